@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cli: the rkc command table and what every command handler shares. Handlers report
+ * errors once (log_error) and return an exit code: 0 success, 1 failure, 2 usage error.
+ */
+#ifndef RKC_CLI_CLI_H
+#define RKC_CLI_CLI_H
+
+#include <stdbool.h>
+
+#include "util/error.h"
+
+enum cli_exit {
+    CLI_OK = 0,
+    CLI_FAIL = 1,
+    CLI_USAGE = 2,
+};
+
+/* Parsed global options: the only mutable globals (arg_*). */
+struct cli_globals {
+    const char *config_path; /* --config, RKE_CONFIG, RKC_CONFIG, "cluster.yml" */
+    bool config_explicit;    /* given by flag or environment */
+    bool debug;
+    bool quiet;
+};
+
+extern struct cli_globals arg_globals;
+
+struct cmd {
+    const char *name;
+    /* argv[0] is the command name; getopt_long starts at 1. */
+    int (*fn)(int argc, char **argv);
+    const char *usage;   /* "rkc config validate [--config FILE]" */
+    const char *summary; /* one line for --help listings */
+    const struct cmd *const *sub; /* NULL-terminated subcommands, or NULL for a leaf */
+    const char *help;      /* extra paragraph printed by --help, or NULL */
+};
+
+/* Command tables defined by cmd_*.c. */
+extern const struct cmd cmd_version;
+
+/* Prints usage of c (and its subcommands) to stdout. */
+void cli_print_help(const struct cmd *c, const char *path);
+/* Prints "error: msg" and "usage: ..." to stderr; returns CLI_USAGE. */
+int cli_usage_error(const struct cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Logs err's message at error level; returns CLI_FAIL. */
+int cli_fail(const struct rkc_error *err);
+/* True when argv holds -h/--help (before a "--"). */
+bool cli_wants_help(int argc, char **argv);
+
+#endif
