@@ -38,6 +38,7 @@ struct cmd {
 
 /* Command tables defined by cmd_*.c. */
 extern const struct cmd cmd_version;
+extern const struct cmd cmd_config;
 
 /* Prints usage of c (and its subcommands) to stdout. */
 void cli_print_help(const struct cmd *c, const char *path);
