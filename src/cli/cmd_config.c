@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "core/config.h"
-#include "util/log.h"
 #include "util/banned.h"
+#include "util/log.h"
 
 static void print_plan(const struct cluster_config *cfg)
 {
@@ -78,8 +78,11 @@ static int run_validate(int argc, char **argv)
 }
 
 static const struct cmd cmd_config_validate = {
-    "validate", run_validate, "rkc config validate [--config FILE] [--quiet-plan]",
-    "Check a cluster file and show what 'rkc up' will do with it", NULL,
+    "validate",
+    run_validate,
+    "rkc config validate [--config FILE] [--quiet-plan]",
+    "Check a cluster file and show what 'rkc up' will do with it",
+    NULL,
     "Reads the cluster file (--config, RKE_CONFIG, RKC_CONFIG, or cluster.yml) strictly: an\n"
     "unknown key, a wrong type, a missing field, an unknown role, no controlplane or etcd\n"
     "node, or a duplicate address is reported as FILE:LINE:COL and exits 1.\n"
@@ -101,8 +104,11 @@ static int run_config(int argc, char **argv)
 }
 
 const struct cmd cmd_config = {
-    "config", run_config, "rkc config [--print] | rkc config validate [--config FILE]",
-    "Print a sample cluster.yml, or validate one", config_sub,
+    "config",
+    run_config,
+    "rkc config [--print] | rkc config validate [--config FILE]",
+    "Print a sample cluster.yml, or validate one",
+    config_sub,
     "Without a subcommand (or with --print), prints an annotated sample cluster.yml to\n"
     "stdout: rkc config > cluster.yml\n",
 };

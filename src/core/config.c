@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/banned.h"
 #include "util/fs.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
-#include "util/banned.h"
 
 #define MAX_NODES 1000
 
@@ -73,8 +73,9 @@ static enum rkc_err check_keys(struct parser *p, const struct ytree_node *map,
         const struct ytree_node *k = map->pairs[i].key;
 
         if (in_list(k->str, ignored))
-            add_warning(p->cfg, "%s:%zu:%zu: key '%s' in %s is accepted for RKE compatibility "
-                                "and ignored: rkc does not manage it",
+            add_warning(p->cfg,
+                        "%s:%zu:%zu: key '%s' in %s is accepted for RKE compatibility "
+                        "and ignored: rkc does not manage it",
                         p->file, k->line, k->col, k->str, what);
     }
     return RKC_OK;
@@ -142,16 +143,15 @@ static enum rkc_err parse_extra_args(struct parser *p, const struct ytree_node *
         const char *key = k->str;
 
         if (v->kind != YTREE_SCALAR || ytree_is_null(v))
-            return rkc_error_set(p->err, RKC_ECONFIG,
-                                 "%s:%zu:%zu: %s.%s must be a string, not %s", p->file, v->line,
-                                 v->col, what, key, ytree_kind_name(v));
+            return rkc_error_set(p->err, RKC_ECONFIG, "%s:%zu:%zu: %s.%s must be a string, not %s",
+                                 p->file, v->line, v->col, what, key, ytree_kind_name(v));
         if (!key[0] || strchr(key, '=') || strchr(key, ' '))
-            return rkc_error_set(p->err, RKC_ECONFIG,
-                                 "%s:%zu:%zu: invalid flag name '%s' in %s", p->file, k->line,
-                                 k->col, key, what);
+            return rkc_error_set(p->err, RKC_ECONFIG, "%s:%zu:%zu: invalid flag name '%s' in %s",
+                                 p->file, k->line, k->col, key, what);
         if (!strncmp(key, "--", 2)) {
-            add_warning(p->cfg, "%s:%zu:%zu: %s: flag names are written without leading "
-                                "dashes; using '%s'",
+            add_warning(p->cfg,
+                        "%s:%zu:%zu: %s: flag names are written without leading "
+                        "dashes; using '%s'",
                         p->file, k->line, k->col, what, key + 2);
             key += 2;
         }
@@ -190,8 +190,8 @@ static enum rkc_err parse_string_list(struct parser *p, const struct ytree_node 
 
 static const char *const role_names[] = { "controlplane", "etcd", "worker", NULL };
 
-static enum rkc_err parse_roles(struct parser *p, const struct ytree_node *node,
-                                const char *what, unsigned *ret)
+static enum rkc_err parse_roles(struct parser *p, const struct ytree_node *node, const char *what,
+                                unsigned *ret)
 {
     enum rkc_err rc = ytree_expect(p->file, node, YTREE_SEQ, what, p->err);
     size_t i, r;
@@ -254,9 +254,9 @@ static enum rkc_err parse_port(struct parser *p, const struct ytree_node *node, 
     return RKC_OK;
 }
 
-static const char *const node_keys[] = { "address",           "port",      "user",
-                                         "role",              "ssh_key_path",
-                                         "hostname_override", "transport", NULL };
+static const char *const node_keys[] = {
+    "address", "port", "user", "role", "ssh_key_path", "hostname_override", "transport", NULL
+};
 static const char *const node_ignored[] = { "internal_address", "docker_socket", "labels",
                                             "taints",           "ssh_key",       "ssh_cert",
                                             "ssh_cert_path",    "node_name",     NULL };
@@ -285,8 +285,8 @@ static enum rkc_err parse_node(struct parser *p, const struct ytree_node *n, siz
     if (rc)
         return rc;
     if (!node->address[0] || strchr(node->address, '/') || strchr(node->address, ' '))
-        return rkc_error_set(p->err, RKC_ECONFIG, "%s:%zu:%zu: invalid address '%s' in %s",
-                             p->file, v->line, v->col, node->address, what);
+        return rkc_error_set(p->err, RKC_ECONFIG, "%s:%zu:%zu: invalid address '%s' in %s", p->file,
+                             v->line, v->col, node->address, what);
     snprintf(fwhat, sizeof(fwhat), "%s.port", what);
     rc = parse_port(p, ytree_map_get(n, "port"), fwhat, &node->port);
     if (rc)
@@ -316,8 +316,8 @@ static enum rkc_err parse_node(struct parser *p, const struct ytree_node *n, siz
         (!node->hostname_override[0] || strchr(node->hostname_override, '/'))) {
         v = ytree_map_get(n, "hostname_override");
         return rkc_error_set(p->err, RKC_ECONFIG,
-                             "%s:%zu:%zu: invalid hostname_override '%s' in %s", p->file,
-                             v->line, v->col, node->hostname_override, what);
+                             "%s:%zu:%zu: invalid hostname_override '%s' in %s", p->file, v->line,
+                             v->col, node->hostname_override, what);
     }
     v = ytree_map_get(n, "transport");
     if (!ytree_is_null(v)) {
@@ -473,11 +473,14 @@ static enum rkc_err parse_services(struct parser *p, const struct ytree_node *ro
     static const char *const svc_ignored[] = { "kube-controller", "scheduler", "kubelet",
                                                "kubeproxy", NULL };
     static const char *const etcd_keys[] = { "snapshot", "retention", "extra_args", NULL };
-    static const char *const etcd_ignored[] = { "creation", "backup_config", "image",
-                                                "extra_env", "extra_binds", NULL };
-    static const char *const api_keys[] = { "extra_args", "extra_binds", "binary",
+    static const char *const etcd_ignored[] = { "creation",  "backup_config", "image",
+                                                "extra_env", "extra_binds",   NULL };
+    static const char *const api_keys[] = { "extra_args",
+                                            "extra_binds",
+                                            "binary",
                                             "service_cluster_ip_range",
-                                            "secrets_encryption_config", NULL };
+                                            "secrets_encryption_config",
+                                            NULL };
     static const char *const api_ignored[] = { "image",
                                                "extra_env",
                                                "service_node_port_range",
@@ -518,9 +521,9 @@ static enum rkc_err parse_services(struct parser *p, const struct ytree_node *ro
         rc = parse_extra_args(p, ytree_map_get(api, "extra_args"), "services.kube-api.extra_args",
                               &cfg->kube_api.extra_args, &cfg->kube_api.nextra_args);
     if (!rc)
-        rc = parse_string_list(p, ytree_map_get(api, "extra_binds"),
-                               "services.kube-api.extra_binds", &cfg->kube_api.extra_binds,
-                               &cfg->kube_api.nextra_binds);
+        rc =
+            parse_string_list(p, ytree_map_get(api, "extra_binds"), "services.kube-api.extra_binds",
+                              &cfg->kube_api.extra_binds, &cfg->kube_api.nextra_binds);
     if (!rc)
         rc = opt_string(p, api, "binary", "services.kube-api.binary", &cfg->kube_api.binary);
     if (!rc)
@@ -558,8 +561,8 @@ static void resolve_prefixes(struct cluster_config *cfg)
 
         if (n->transport == CONFIG_TRANSPORT_LOCAL) {
             /* All local nodes share this machine: each gets its own directory. */
-            char *base = cfg->prefix_path ? fs_join(cfg->dir, cfg->prefix_path)
-                                          : fs_join(cfg->dir, ".rkc");
+            char *base =
+                cfg->prefix_path ? fs_join(cfg->dir, cfg->prefix_path) : fs_join(cfg->dir, ".rkc");
 
             n->prefix = fs_join(base, n->name);
             free(base);
@@ -572,8 +575,9 @@ static void resolve_prefixes(struct cluster_config *cfg)
 enum rkc_err config_parse(const char *file, const char *dir, const char *buf, size_t len,
                           struct cluster_config **ret, struct rkc_error *err)
 {
-    static const char *const top_keys[] = { "cluster_name",  "nodes",        "prefix_path",
-                                            "ssh_key_path",  "ssh_agent_auth", "services",
+    static const char *const top_keys[] = { "cluster_name",          "nodes",
+                                            "prefix_path",           "ssh_key_path",
+                                            "ssh_agent_auth",        "services",
                                             "rotate_encryption_key", NULL };
     static const char *const top_ignored[] = { "kubernetes_version",
                                                "network",
@@ -778,8 +782,7 @@ struct jval *config_ytree_to_jval(const struct ytree_node *node)
     case YTREE_MAP:
         v = jval_object();
         for (i = 0; i < node->npairs; i++)
-            jval_set_take(v, node->pairs[i].key->str,
-                          config_ytree_to_jval(node->pairs[i].value));
+            jval_set_take(v, node->pairs[i].key->str, config_ytree_to_jval(node->pairs[i].value));
         return v;
     case YTREE_SEQ:
         v = jval_array();

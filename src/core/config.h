@@ -36,15 +36,15 @@ struct config_kv {
 
 struct config_node {
     char *address;
-    int port;                 /* ssh port, default 22 */
-    char *user;               /* ssh user, default "root" */
-    unsigned roles;           /* enum config_role bits */
-    char *ssh_key_path;       /* NULL: the cluster-wide ssh_key_path */
-    char *hostname_override;  /* may be NULL */
+    int port;                /* ssh port, default 22 */
+    char *user;              /* ssh user, default "root" */
+    unsigned roles;          /* enum config_role bits */
+    char *ssh_key_path;      /* NULL: the cluster-wide ssh_key_path */
+    char *hostname_override; /* may be NULL */
     enum config_transport transport;
-    char *name;               /* hostname_override or address */
-    char *prefix;             /* effective prefix on the node (absolute for local nodes) */
-    size_t line, col;         /* where the node starts in cluster.yml */
+    char *name;       /* hostname_override or address */
+    char *prefix;     /* effective prefix on the node (absolute for local nodes) */
+    size_t line, col; /* where the node starts in cluster.yml */
 };
 
 struct config_secrets_encryption {

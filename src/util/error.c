@@ -73,18 +73,18 @@ void rkc_error_prefix(struct rkc_error *err, const char *fmt, ...)
     vsnprintf(pre, sizeof(pre), fmt, ap);
     va_end(ap);
     {
-    size_t plen = strlen(pre), olen;
+        size_t plen = strlen(pre), olen;
 
-    memcpy(old, err->msg, sizeof(old));
-    old[sizeof(old) - 1] = '\0';
-    olen = strlen(old);
-    if (plen > sizeof(err->msg) - 1)
-        plen = sizeof(err->msg) - 1;
-    if (olen > sizeof(err->msg) - 1 - plen)
-        olen = sizeof(err->msg) - 1 - plen;
-    memcpy(err->msg, pre, plen);
-    memcpy(err->msg + plen, old, olen);
-    err->msg[plen + olen] = '\0';
+        memcpy(old, err->msg, sizeof(old));
+        old[sizeof(old) - 1] = '\0';
+        olen = strlen(old);
+        if (plen > sizeof(err->msg) - 1)
+            plen = sizeof(err->msg) - 1;
+        if (olen > sizeof(err->msg) - 1 - plen)
+            olen = sizeof(err->msg) - 1 - plen;
+        memcpy(err->msg, pre, plen);
+        memcpy(err->msg + plen, old, olen);
+        err->msg[plen + olen] = '\0';
     }
 }
 
