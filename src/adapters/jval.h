@@ -20,7 +20,7 @@ struct jval;
 
 enum jval_dump_flags {
     JVAL_COMPACT = 0,
-    JVAL_PRETTY = 1 << 0,  /* indent 2 */
+    JVAL_PRETTY = 1 << 0, /* indent 2 */
     JVAL_SORTKEYS = 1 << 1,
 };
 
@@ -80,5 +80,12 @@ size_t jval_array_size(const struct jval *arr);
 struct jval *jval_array_get(const struct jval *arr, size_t idx);
 void jval_array_append_take(struct jval *arr, struct jval *value);
 void jval_array_remove(struct jval *arr, size_t idx);
+
+/*
+ * Overwrites the bytes of every string value inside v with zeros (object keys are kept), for
+ * values that held key material and are about to be released. Only for a caller that holds
+ * the last reference: every holder sees the wiped strings.
+ */
+void jval_wipe_strings(struct jval *v);
 
 #endif
