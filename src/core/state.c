@@ -212,22 +212,40 @@ static char *xstrdup_or_null(const char *s)
     return s ? xstrdup(s) : NULL;
 }
 
-static void free_secret(char *s)
+/* Frees a string the state owns but hands out through a const field. */
+static void free_owned(const char *s)
 {
+    union {
+        const char *c;
+        char *m;
+    } u;
+
+    u.c = s;
+    free(u.m);
+}
+
+static void free_secret(const char *s)
+{
+    union {
+        const char *c;
+        char *m;
+    } u;
+
+    u.c = s;
     if (s) {
-        rkc_wipe(s, strlen(s));
-        free(s);
+        rkc_wipe(u.m, strlen(s));
+        free(u.m);
     }
 }
 
 static void retired_release(struct state_retired_key *k)
 {
-    free(k->name);
-    free(k->provider);
+    free_owned(k->name);
+    free_owned(k->provider);
     free_secret(k->secret);
-    free(k->fingerprint);
-    free(k->retired_at);
-    free(k->reason);
+    free_owned(k->fingerprint);
+    free_owned(k->retired_at);
+    free_owned(k->reason);
     memset(k, 0, sizeof(*k));
 }
 
@@ -235,7 +253,7 @@ static void operation_free(struct state_operation *op)
 {
     if (!op)
         return;
-    free(op->started_at);
+    free_owned(op->started_at);
     free_secret(op->target_config);
     free_secret(op->previous_config);
     free(op);
@@ -243,9 +261,9 @@ static void operation_free(struct state_operation *op)
 
 static void history_release(struct state_history_entry *h)
 {
-    free(h->started_at);
-    free(h->finished_at);
-    free(h->summary);
+    free_owned(h->started_at);
+    free_owned(h->finished_at);
+    free_owned(h->summary);
     memset(h, 0, sizeof(*h));
 }
 
@@ -465,7 +483,7 @@ static enum rkc_err get_int(struct load_ctx *c, const struct jval *obj, const ch
 }
 
 static enum rkc_err get_time(struct load_ctx *c, const struct jval *obj, const char *path,
-                             const char *key, char **ret)
+                             const char *key, const char **ret)
 {
     const char *s;
     enum rkc_err rc = get_str(c, obj, path, key, F_REQUIRED, &s);

@@ -98,34 +98,41 @@ enum state_op_outcome {
     STATE_OUTCOME_ABANDONED,
 };
 
+/*
+ * The typed records below are both what the accessors return (borrowed, owned by the state)
+ * and what callers fill in to add one (the state copies every string). Fields are const so
+ * that literals can be passed.
+ */
+
 /* A key that left the provider config, kept so that old snapshots stay restorable. */
 struct state_retired_key {
-    char *name;        /* "k-ab12c" */
-    char *provider;    /* "aescbc", "aesgcm", "secretbox", ... */
-    char *secret;      /* standard base64; SECRET: never log or print */
-    char *fingerprint; /* identifies the key without revealing it, e.g. "sha256:..." */
-    char *retired_at;  /* RFC 3339 UTC, "2024-05-01T12:00:00Z" */
-    char *reason;      /* "rotate", "disable", ... (free text, no secrets) */
+    const char *name;        /* "k-ab12c" */
+    const char *provider;    /* "aescbc", "aesgcm", "secretbox", ... */
+    const char *secret;      /* standard base64; SECRET: never log or print */
+    const char *fingerprint; /* identifies the key without revealing it, e.g. "sha256:..." */
+    const char *retired_at;  /* RFC 3339 UTC, "2024-05-01T12:00:00Z" */
+    const char *reason;      /* "rotate", "disable", ... (free text, no secrets) */
 };
 
 /* The pending encryption operation (DESIGN.md §4). */
 struct state_operation {
     enum state_op_kind kind;
     enum state_op_phase phase;
-    char *started_at;    /* RFC 3339 UTC */
-    char *target_config; /* provider config YAML the operation ends on; NULL for disable. SECRET */
-    char *previous_config; /* provider config YAML before it began; NULL when none. SECRET */
-    int64_t attempt;       /* 1 on the first run, +1 each time it is resumed */
+    const char *started_at; /* RFC 3339 UTC */
+    const char
+        *target_config; /* provider config YAML the operation ends on; NULL for disable. SECRET */
+    const char *previous_config; /* provider config YAML before it began; NULL when none. SECRET */
+    int64_t attempt;             /* 1 on the first run, +1 each time it is resumed */
 };
 
 /* A finished operation (no key material). */
 struct state_history_entry {
     enum state_op_kind kind;
     enum state_op_outcome outcome;
-    char *started_at;  /* RFC 3339 UTC */
-    char *finished_at; /* RFC 3339 UTC */
+    const char *started_at;  /* RFC 3339 UTC */
+    const char *finished_at; /* RFC 3339 UTC */
     int64_t attempts;
-    char *summary; /* optional short text, NULL when none */
+    const char *summary; /* optional short text, NULL when none */
 };
 
 /*
