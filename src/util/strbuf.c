@@ -11,6 +11,8 @@
 
 #include "util/xalloc.h"
 
+#include "util/banned.h"
+
 char strbuf_slopbuf[1];
 
 void strbuf_init(struct strbuf *sb, size_t hint)
@@ -165,8 +167,8 @@ enum rkc_err strbuf_read_file(struct strbuf *sb, const char *path, struct rkc_er
     enum rkc_err rc;
 
     if (fd < 0)
-        return rkc_error_set(err, errno == ENOENT ? RKC_ENOTFOUND : RKC_EIO,
-                             "cannot open '%s': %s", path, strerror(errno));
+        return rkc_error_set(err, errno == ENOENT ? RKC_ENOTFOUND : RKC_EIO, "cannot open '%s': %s",
+                             path, strerror(errno));
     rc = strbuf_read_fd(sb, fd, err);
     close(fd);
     if (rc)
