@@ -781,6 +781,38 @@ static enum rkc_err load_encryption(struct load_ctx *c, struct rkc_state *st,
     return RKC_OK;
 }
 
+/*
+ * jansson quotes the token it stopped at ("... near '\"c2Vj...\"'"); in this file that token
+ * can be key material, so the quote is dropped. Positions stay.
+ */
+static void redact_near(struct rkc_error *err)
+{
+    char *near;
+
+    if (!err)
+        return;
+    near = strstr(err->msg, " near '");
+    if (near)
+        *near = '\0';
+}
+
+/* The position tree holds copies of the file's strings, keys included. */
+static void wipe_tree(struct ytree_node *n)
+{
+    size_t i;
+
+    if (!n)
+        return;
+    if (n->str)
+        rkc_wipe(n->str, n->len);
+    for (i = 0; i < n->nitems; i++)
+        wipe_tree(n->items[i]);
+    for (i = 0; i < n->npairs; i++) {
+        wipe_tree(n->pairs[i].key);
+        wipe_tree(n->pairs[i].value);
+    }
+}
+
 /* Parses and validates buf into st (root and encryption). On failure st is left empty. */
 static enum rkc_err load(struct rkc_state *st, const char *buf, size_t len, struct rkc_error *err)
 {
@@ -791,8 +823,10 @@ static enum rkc_err load(struct rkc_state *st, const char *buf, size_t len, stru
     if (len == 0)
         return rkc_error_set(err, RKC_ECONFIG, "%s:1:1: the file is empty", st->path);
     rc = jval_parse(st->path, buf, len, &root, err);
-    if (rc)
+    if (rc) {
+        redact_near(err);
         return rc;
+    }
     if (!jval_is_object(root)) {
         rc = fail(&c, "", false, "the state must be a JSON object, not %s", jkind(root));
         goto out;
@@ -811,6 +845,7 @@ out:
         st->enc_recorded = false;
     }
     root_free(root);
+    wipe_tree(c.tree);
     ytree_free(c.tree);
     return rc;
 }

@@ -491,8 +491,11 @@ static const struct broken_case broken_cases[] = {
     { "{\n  \"desiredState\": {\n    \"rkeConfig\": {}\n", ":4:1: '}' expected near end of file" },
     { "", ":1:1: the file is empty" },
     { "{\"encryption\": {\"version\": 1, \"mode\": \"managed\"}} trailing\n",
-      ":1:58: end of file expected near 'trailing'" },
-    { "{\"a\": 1, \"a\": 2}", ":1:12: duplicate object key near '\"a\"'" },
+      ":1:58: end of file expected" },
+    { "{\"a\": 1, \"a\": 2}", ":1:12: duplicate object key" },
+    /* a syntax error next to key material does not quote it */
+    { "{\"encryption\": {\"retiredKeys\": [{\"secret\": \"c2VjcmV0\" \"a2V5\"}]}}",
+      ":1:60: '}' expected" },
     /* wrong top-level type */
     { "[\n  {\"desiredState\": {}}\n]\n", ":1:1: the state must be a JSON object, not an array" },
     /* wrong types in sections */
