@@ -306,7 +306,7 @@ static void history_trim(struct rkc_state *st)
     drop = st->nhistory - STATE_HISTORY_MAX;
     for (i = 0; i < drop; i++)
         history_release(&st->history[i]);
-    memmove(st->history, st->history + drop, STATE_HISTORY_MAX * sizeof(*st->history));
+    memmove(st->history, st->history + drop, (size_t)STATE_HISTORY_MAX * sizeof(*st->history));
     st->nhistory = STATE_HISTORY_MAX;
 }
 
@@ -417,7 +417,7 @@ static enum rkc_err check_keys(struct load_ctx *c, const struct jval *obj, const
         char *sub;
         enum rkc_err rc;
 
-        for (j = 0; allowed[j] && strcmp(allowed[j], key); j++)
+        for (j = 0; allowed[j] && strcmp(allowed[j], key) != 0; j++)
             ;
         if (allowed[j])
             continue;
@@ -678,7 +678,7 @@ static enum rkc_err load_operation(struct load_ctx *c, struct rkc_state *st, con
     struct state_operation *op = NULL;
     const char *target, *previous;
     struct jval *o;
-    int kind, phase;
+    int kind = 0, phase = 0;
     enum rkc_err rc;
 
     rc = get_obj(c, enc, "encryption", "operation", &o);
@@ -719,7 +719,7 @@ static enum rkc_err load_history(struct load_ctx *c, struct rkc_state *st, const
         char *path = xasprintf("encryption.history[%zu]", i);
         struct state_history_entry h;
         const char *summary;
-        int kind, outcome;
+        int kind = 0, outcome = 0;
 
         memset(&h, 0, sizeof(h));
         if (!jval_is_object(e))
@@ -755,7 +755,7 @@ static enum rkc_err load_encryption(struct load_ctx *c, struct rkc_state *st,
     struct jval *enc, *ver;
     int64_t version;
     enum rkc_err rc;
-    int mode;
+    int mode = 0;
 
     rc = get_obj(c, root, "", "encryption", &enc);
     if (rc || !enc)
@@ -882,13 +882,13 @@ static enum rkc_err read_state_file(struct rkc_state *st, struct strbuf *buf, bo
         goto out;
     }
     if (sb.st_mode & 077)
-        st->warning = xasprintf("'%s' is readable by others (mode %04o) although it holds "
-                                "encryption keys; the next save tightens it to 0600",
+        st->warning = xasprintf("'%s' has mode %04o but holds encryption keys; the next save "
+                                "tightens it to 0600",
                                 st->path, (unsigned)(sb.st_mode & 07777));
     buf->max = STATE_MAX_FILE_SIZE;
     rc = strbuf_read_fd(buf, fd, err);
     if (rc == RKC_ELIMIT)
-        rc = rkc_error_set(err, RKC_ELIMIT, "'%s' is larger than %u bytes", st->path,
+        rc = rkc_error_set(err, RKC_ELIMIT, "'%s' is larger than %zu bytes", st->path,
                            STATE_MAX_FILE_SIZE);
     else if (rc)
         rkc_error_prefix(err, "'%s': ", st->path);
@@ -1048,7 +1048,7 @@ static void state_dump(const struct rkc_state *st, struct strbuf *out)
     for (i = 0; i < jval_object_size(st->root); i++) {
         const char *key = jval_object_key_at(st->root, i, &v);
 
-        if (strcmp(key, "desiredState") && strcmp(key, "currentState"))
+        if (strcmp(key, "desiredState") != 0 && strcmp(key, "currentState") != 0)
             jval_set_take(doc, key, jval_incref(v));
     }
     enc = encryption_to_json(st);
@@ -1073,7 +1073,7 @@ static void remove_stray_temps(const char *path)
     while (d && (de = readdir(d))) {
         char *victim;
 
-        if (strncmp(de->d_name, prefix, plen) || strlen(de->d_name) != plen + 6)
+        if (strncmp(de->d_name, prefix, plen) != 0 || strlen(de->d_name) != plen + 6)
             continue;
         victim = fs_join(dir, de->d_name);
         if (unlink(victim) == 0)

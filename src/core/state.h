@@ -43,7 +43,7 @@
 /* Finished operations kept in `encryption.history` (oldest dropped first). */
 #define STATE_HISTORY_MAX 50
 /* A larger state file is refused with RKC_ELIMIT. */
-#define STATE_MAX_FILE_SIZE (64u * 1024u * 1024u)
+#define STATE_MAX_FILE_SIZE ((size_t)64 * 1024 * 1024)
 /* "2024-05-01T12:00:00Z" plus NUL. */
 #define STATE_TIME_SIZE 21
 /* Lowercase hex sha256 plus NUL. */

@@ -140,7 +140,8 @@ static void test_write_atomic_crash(void **ctx)
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        freopen("/dev/null", "w", stderr);
+        if (!freopen("/dev/null", "w", stderr))
+            _exit(2);
         setenv("RKC_FAILPOINT", "other,fs-atomic-before-rename", 1);
         fs_write_atomic(path, "new contents", 12, 0600, NULL);
         _exit(0);

@@ -342,8 +342,8 @@ static void test_mode_tightened(void **ctx)
     write_file(f->path, "{}\n", 0644);
     st = open_ok(f->path);
     assert_non_null(state_warning(st));
-    msg = xasprintf("'%s' is readable by others (mode 0644) although it holds encryption keys; "
-                    "the next save tightens it to 0600",
+    msg = xasprintf("'%s' has mode 0644 but holds encryption keys; the next save tightens it "
+                    "to 0600",
                     f->path);
     assert_string_equal(state_warning(st), msg);
     free(msg);
@@ -634,6 +634,24 @@ static void test_not_regular(void **ctx)
     free(target);
 }
 
+static void test_too_large(void **ctx)
+{
+    struct fix *f = *ctx;
+    struct rkc_state *st = NULL;
+    struct rkc_error err;
+    char *want;
+    int fd = open(f->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, (off_t)STATE_MAX_FILE_SIZE + 1), 0); /* sparse */
+    close(fd);
+    assert_int_equal(state_open(f->path, STATE_OPEN_DEFAULT, &st, &err), RKC_ELIMIT);
+    want = xasprintf("'%s' is larger than %zu bytes", f->path, STATE_MAX_FILE_SIZE);
+    assert_string_equal(err.msg, want);
+    free(want);
+    assert_null(st);
+}
+
 static void test_retired_accessors(void **ctx)
 {
     struct fix *f = *ctx;
@@ -878,6 +896,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lock_contention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuse_broken, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_regular, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_too_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retired_accessors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operation_accessors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_active, setup, teardown),

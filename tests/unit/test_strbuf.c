@@ -272,7 +272,8 @@ static void test_grow_overflow_aborts(void **ctx)
     if (pid == 0) {
         struct strbuf sb = STRBUF_INIT;
 
-        freopen("/dev/null", "w", stderr);
+        if (!freopen("/dev/null", "w", stderr))
+            _exit(2);
         strbuf_addstr(&sb, "x");
         strbuf_grow(&sb, SIZE_MAX);
         _exit(0);
