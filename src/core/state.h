@@ -195,7 +195,10 @@ const struct jval *state_certificates(const struct rkc_state *st, enum state_whi
 void state_set_certificates_take(struct rkc_state *st, enum state_which which, struct jval *bundle);
 /* Returns: borrowed encryptionConfig text (key material!), or NULL when absent. */
 const char *state_encryption_config(const struct rkc_state *st, enum state_which which);
-/* Sets encryptionConfig to a copy of yaml, or removes it when yaml is NULL. */
+/*
+ * Sets encryptionConfig to a copy of yaml, or removes it when yaml is NULL. yaml must be valid
+ * UTF-8 (anything libyaml read is); invalid text is a bug (abort).
+ */
 void state_set_encryption_config(struct rkc_state *st, enum state_which which, const char *yaml);
 
 /* ---- encryption: mode and active config ---- */
@@ -208,7 +211,8 @@ const char *state_active_config(const struct rkc_state *st);
 const char *state_active_hash(const struct rkc_state *st);
 /*
  * Records the active config (copied) and its sha256 (computed by the caller, 64 lowercase
- * hex digits). yaml NULL clears both. Errors: RKC_EINVAL for a malformed hash.
+ * hex digits). yaml NULL clears both. Errors: RKC_EINVAL for a malformed hash or text that
+ * is not UTF-8.
  */
 enum rkc_err state_set_active(struct rkc_state *st, const char *yaml, const char *sha256_hex,
                               struct rkc_error *err);
@@ -225,8 +229,8 @@ const struct state_retired_key *state_retired_find_fingerprint(const struct rkc_
 /*
  * Archives a copy of key (every field but reason required; retired_at RFC 3339 UTC).
  * Re-archiving the same name with the same fingerprint is a no-op (operations are resumed).
- * Errors: RKC_EINVAL for a missing/malformed field or a name archived with another
- * fingerprint (the message names the key, never the secret).
+ * Errors: RKC_EINVAL for a missing/malformed field (strings must be UTF-8) or a name archived
+ * with another fingerprint (the message names the key, never the secret).
  */
 enum rkc_err state_retire_key(struct rkc_state *st, const struct state_retired_key *key,
                               struct rkc_error *err);

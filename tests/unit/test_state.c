@@ -679,6 +679,9 @@ static void test_retired_accessors(void **ctx)
     k.retired_at = "2024-05-02T00:00:00Z";
     k.provider = "";
     assert_int_equal(state_retire_key(st, &k, &err), RKC_EINVAL);
+    k.provider = "bad\xff";
+    assert_int_equal(state_retire_key(st, &k, &err), RKC_EINVAL);
+    assert_string_equal(err.msg, "retired key fields must be valid UTF-8");
     k.provider = "secretbox";
     assert_int_equal(state_retire_key(st, &k, &err), RKC_OK);
     assert_int_equal(state_retired_count(st), 2);
@@ -783,6 +786,12 @@ static void test_active(void **ctx)
 
     assert_int_equal(state_set_active(st, "a: b\n", "abc", &err), RKC_EINVAL);
     assert_string_equal(err.msg, "active config hash must be 64 lowercase hex digits");
+    assert_int_equal(state_set_active(st, "a: \xc3\x28\n", HASH_B, &err), RKC_EINVAL);
+    assert_string_equal(err.msg, "active config is not valid UTF-8");
+    assert_int_equal(state_set_active(st, "a: \xed\xa0\x80\n", HASH_B, &err), RKC_EINVAL);
+    assert_int_equal(state_set_active(st, "a: \xc0\xaf\n", HASH_B, &err), RKC_EINVAL);
+    assert_int_equal(state_set_active(st, "a: \xf0\x9f\x94\x91 \xc3\xa9\n", HASH_B, &err), RKC_OK);
+    assert_string_equal(state_active_config(st), "a: \xf0\x9f\x94\x91 \xc3\xa9\n");
     assert_int_equal(state_set_active(st, "a: b\n", HASH_B, &err), RKC_OK);
     /* Setting from its own borrowed value is safe. */
     assert_int_equal(state_set_active(st, state_active_config(st), state_active_hash(st), &err),
