@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/banned.h"
 #include "util/fs.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
-#include "util/banned.h"
 
 void argv_push(struct argv_list *a, const char *s)
 {
@@ -110,8 +110,8 @@ static bool has_extra(const struct config_kv *kv, size_t n, const char *key)
 }
 
 /* Adds --key=value unless extra_args overrides key; then appends all extra_args last. */
-static void flag(struct argv_list *a, const struct config_kv *extra, size_t nextra,
-                 const char *key, const char *value)
+static void flag(struct argv_list *a, const struct config_kv *extra, size_t nextra, const char *key,
+                 const char *value)
 {
     if (!has_extra(extra, nextra, key))
         argv_pushf(a, "--%s=%s", key, value);

@@ -17,6 +17,8 @@
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
+#include "util/banned.h"
+
 char *fs_dirname(const char *path)
 {
     char *tmp = xstrdup(path);
@@ -115,10 +117,12 @@ out:
 
 enum rkc_err fs_mkdir_p(const char *path, mode_t mode, struct rkc_error *err)
 {
-    char *tmp = xstrdup(path);
     enum rkc_err rc = RKC_OK;
-    char *p;
+    char *tmp, *p;
 
+    if (!path[0])
+        return rkc_error_set(err, RKC_EINVAL, "cannot create a directory with an empty name");
+    tmp = xstrdup(path);
     for (p = tmp + 1;; p++) {
         char c = *p;
 
