@@ -47,6 +47,7 @@ enum rkc_err xf_random(void *buf, size_t n, struct rkc_error *err)
 
 void xf_pool_init(struct xf_pool *p, void (*free_item)(void *))
 {
+    atomic_init(&p->fast, NULL);
     pthread_mutex_init(&p->mu, NULL);
     p->n = 0;
     p->free_item = free_item;
@@ -54,6 +55,10 @@ void xf_pool_init(struct xf_pool *p, void (*free_item)(void *))
 
 void xf_pool_release(struct xf_pool *p)
 {
+    void *item = atomic_exchange(&p->fast, NULL);
+
+    if (item)
+        p->free_item(item);
     for (size_t i = 0; i < p->n; i++)
         p->free_item(p->items[i]);
     p->n = 0;
@@ -62,8 +67,10 @@ void xf_pool_release(struct xf_pool *p)
 
 void *xf_pool_get(struct xf_pool *p)
 {
-    void *item = NULL;
+    void *item = atomic_exchange(&p->fast, NULL);
 
+    if (item)
+        return item;
     pthread_mutex_lock(&p->mu);
     if (p->n)
         item = p->items[--p->n];
@@ -73,7 +80,9 @@ void *xf_pool_get(struct xf_pool *p)
 
 void xf_pool_put(struct xf_pool *p, void *item)
 {
-    if (!item)
+    void *expected = NULL;
+
+    if (!item || atomic_compare_exchange_strong(&p->fast, &expected, item))
         return;
     pthread_mutex_lock(&p->mu);
     if (p->n < XF_POOL_MAX) {

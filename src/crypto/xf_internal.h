@@ -37,6 +37,7 @@ enum rkc_err xf_random(void *buf, size_t n, struct rkc_error *err);
  */
 #define XF_POOL_MAX 32
 struct xf_pool {
+    _Atomic(void *) fast; /* one lock-free slot: the common single-thread case */
     pthread_mutex_t mu;
     void *items[XF_POOL_MAX];
     size_t n;

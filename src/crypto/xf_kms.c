@@ -325,10 +325,24 @@ struct pb_ann {
 struct eobj {
     const uint8_t *data, *key_id, *src;
     size_t data_len, key_id_len, src_len;
-    struct pb_ann *ann;
+    struct pb_ann *ann; /* ann_inline, or heap when there are more */
     size_t nann, aalloc;
     int32_t type;
+    struct pb_ann ann_inline[4];
 };
+
+static void eobj_init(struct eobj *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->ann = o->ann_inline;
+    o->aalloc = sizeof(o->ann_inline) / sizeof(o->ann_inline[0]);
+}
+
+static void eobj_release(struct eobj *o)
+{
+    if (o->ann != o->ann_inline)
+        free(o->ann);
+}
 
 #define PB_BAD  "proto: cannot parse invalid wire-format data"
 #define PB_UTF8 "proto: string field contains invalid UTF-8"
@@ -433,7 +447,15 @@ static const char *eobj_parse(const uint8_t *p, size_t len, struct eobj *o)
                     if (o->ann[i].kl == a.kl && !memcmp(o->ann[i].k, a.k, a.kl))
                         break;
                 if (i == o->nann) {
-                    ALLOC_GROW(o->ann, o->nann + 1, o->aalloc);
+                    if (o->nann == o->aalloc) {
+                        struct pb_ann *n = xreallocarray(NULL, o->aalloc * 2, sizeof(*n));
+
+                        memcpy(n, o->ann, o->nann * sizeof(*n));
+                        if (o->ann != o->ann_inline)
+                            free(o->ann);
+                        o->ann = n;
+                        o->aalloc *= 2;
+                    }
                     o->nann++;
                 }
                 o->ann[i] = a;
@@ -586,6 +608,11 @@ static void eobj_cache_key(struct eobj *o, struct strbuf *key, struct strbuf *an
     if (o->nann > 1)
         qsort(o->ann, o->nann, sizeof(*o->ann), ann_cmp);
     if (key) {
+        size_t need = 4 + 2 + o->src_len + 2 + o->key_id_len + (o->nann ? 4 : 0);
+
+        for (size_t i = 0; i < o->nann; i++)
+            need += 4 + o->ann[i].kl + o->ann[i].vl;
+        strbuf_grow(key, need);
         strbuf_add(key, t, 4);
         put_u16(key, o->src_len);
         strbuf_add(key, o->src, o->src_len);
@@ -828,10 +855,11 @@ enum rkc_err xf_kms_do_refresh(struct xf_kms *k, struct rkc_error *err)
     struct strbuf kid = STRBUF_INIT, ct = STRBUF_INIT, kid2 = STRBUF_INIT, ann = STRBUF_INIT;
     struct v2_state *st = NULL, *old = NULL;
     uint8_t seed[SEED_LEN];
-    struct eobj o = { 0 };
+    struct eobj o;
     bool same;
     enum rkc_err rc;
 
+    eobj_init(&o);
     pthread_mutex_lock(&k->refresh_mu);
     rc = k->plugin.status(k->plugin.ctx, &kid, err);
     if (rc)
@@ -911,7 +939,7 @@ out:
     pthread_mutex_unlock(&k->refresh_mu);
     state_unref(old);
     OPENSSL_cleanse(seed, sizeof(seed));
-    free(o.ann);
+    eobj_release(&o);
     strbuf_release(&kid);
     strbuf_release(&ct);
     strbuf_release(&kid2);
@@ -1006,7 +1034,7 @@ out:
 static enum rkc_err v2_open(struct xf_kms *k, const char *etcd_key, const uint8_t *data, size_t len,
                             struct strbuf *out, bool *ret_stale, struct xf_errs *errs)
 {
-    struct eobj o = { 0 };
+    struct eobj o;
     struct strbuf ckey = STRBUF_INIT, ann = STRBUF_INIT;
     struct xf_dek *d = NULL;
     struct v2_state *st = NULL;
@@ -1016,6 +1044,7 @@ static enum rkc_err v2_open(struct xf_kms *k, const char *etcd_key, const uint8_
     uint64_t now = now_ns();
     bool stale;
 
+    eobj_init(&o);
     msg = eobj_parse(data, len, &o);
     if (msg) {
         xf_errs_add(errs, msg);
@@ -1098,7 +1127,7 @@ static enum rkc_err v2_open(struct xf_kms *k, const char *etcd_key, const uint8_
 out:
     dek_unref(d);
     state_unref(st);
-    free(o.ann);
+    eobj_release(&o);
     strbuf_release(&ckey);
     strbuf_release(&ann);
     return rc;
