@@ -771,6 +771,24 @@ static void test_errors(void **state)
     read_fails(c, ETCD_KEY, enc, strlen(enc) - 1,
                "the stored data is not a multiple of the block size");
     read_fails(c, ETCD_KEY, enc, strlen(enc) - 16, "invalid PKCS7 data (empty or not padded)");
+    {
+        /* upstream quirk: "padding" longer than a block is accepted when consistent. Encrypt
+         * 32 bytes of 0x20, drop the final padding block: the rest decrypts to 32 x 0x20 */
+        struct strbuf v = STRBUF_INIT;
+        char spaces[32];
+
+        memset(spaces, 0x20, sizeof(spaces));
+        write_ok(c, ETCD_KEY, spaces, 32, &v);
+        read_ok(c, ETCD_KEY, v.buf, v.len - 16, "", 0, NULL);
+        /* and an inconsistent long pad is refused with upstream's message */
+        spaces[3] = 0x21;
+        write_ok(c, ETCD_KEY, spaces, 32, &v);
+        read_fails(c, ETCD_KEY, v.buf, v.len - 16, "invalid padding on input");
+        spaces[31] = 0x00;
+        write_ok(c, ETCD_KEY, spaces, 32, &v);
+        read_fails(c, ETCD_KEY, v.buf, v.len - 16, "invalid PKCS7 data (empty or not padded)");
+        strbuf_release(&v);
+    }
     xf_chain_free(c);
 
     /* aesgcm */
