@@ -444,7 +444,8 @@ static enum rkc_err keyed_read(struct xf_provider *p, const char *etcd_key, cons
         struct rkc_error e;
         enum rkc_err rc;
 
-        if (len <= k->name_len || memcmp(data, k->name, k->name_len) || data[k->name_len] != ':')
+        if (len <= k->name_len || memcmp(data, k->name, k->name_len) != 0 ||
+            data[k->name_len] != ':')
             continue;
         body = data + k->name_len + 1;
         blen = len - k->name_len - 1;
