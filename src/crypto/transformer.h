@@ -120,8 +120,8 @@ enum rkc_err xf_kms_v1_new(const char *name, int cachesize, const struct kms_plu
  * status is checked lazily: on the first use and then on a write once the status interval
  * (default 60 s, 10 s after a failure) has passed; writes fail when no status succeeded for
  * 3 minutes. Reads accept both source types, cache decrypted seeds/DEKs (LRU of 10,000, 24 h
- * TTL), and are
- * stale when the stored key id differs from the current one. No plugin call happens here.
+ * TTL), and are stale when the stored key id differs from the current one. No plugin call
+ * happens here.
  * Errors: RKC_EINVAL for an empty/too long name, a name with ':', or missing functions.
  */
 enum rkc_err xf_kms_v2_new(const char *name, const struct kms_plugin *plugin,
