@@ -15,8 +15,12 @@
 
 #include <openssl/evp.h>
 
-#include "util/banned.h"
+#include "crypto/b64.h"
+#include "crypto/keygen.h"
+#include "crypto/transformer.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* diagnostics */
@@ -384,101 +388,6 @@ static char *go_quoted(const char *s)
 
     go_quote(&sb, s);
     return strbuf_detach(&sb, NULL);
-}
-
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/*
- * Go's base64.StdEncoding.DecodeString: standard alphabet, '=' padding required, CR and LF
- * ignored anywhere, non-zero trailing bits tolerated. Returns false on malformed input.
- * *ret is new (wipe and free it); it is allocated even for empty output.
- */
-static bool go_b64_decode(const char *s, size_t len, unsigned char **ret, size_t *ret_len)
-{
-    char *in = xmalloc(len + 1);
-    unsigned char *out = xmalloc(len / 4 * 3 + 3);
-    size_t n = 0, m = 0, i;
-    bool ok = false;
-
-    for (i = 0; i < len; i++) {
-        if (s[i] != '\r' && s[i] != '\n')
-            in[m++] = s[i];
-    }
-    if (m % 4)
-        goto out;
-    for (i = 0; i < m; i += 4) {
-        int v[4] = { 0, 0, 0, 0 }, k, data = 4;
-
-        for (k = 0; k < 4; k++) {
-            if (in[i + k] == '=') {
-                if (i + 4 != m || k < 2)
-                    goto out;
-                if (k == 2 && in[i + 3] != '=')
-                    goto out;
-                data = k;
-                break;
-            }
-            v[k] = b64_value((unsigned char)in[i + k]);
-            if (v[k] < 0)
-                goto out;
-        }
-        out[n++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
-        if (data > 2)
-            out[n++] = (unsigned char)(v[1] << 4 | v[2] >> 2);
-        if (data > 3)
-            out[n++] = (unsigned char)(v[2] << 6 | v[3]);
-    }
-    ok = true;
-out:
-    rkc_wipe(in, len + 1);
-    free(in);
-    if (!ok) {
-        rkc_wipe(out, len / 4 * 3 + 3);
-        free(out);
-        return false;
-    }
-    *ret = out;
-    *ret_len = n;
-    return true;
-}
-
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Appends standard padded base64 of buf. */
-static void b64_encode(struct strbuf *out, const unsigned char *buf, size_t len)
-{
-    size_t i;
-
-    for (i = 0; i + 2 < len; i += 3) {
-        strbuf_addch(out, b64_alphabet[buf[i] >> 2]);
-        strbuf_addch(out, b64_alphabet[(buf[i] & 3) << 4 | buf[i + 1] >> 4]);
-        strbuf_addch(out, b64_alphabet[(buf[i + 1] & 15) << 2 | buf[i + 2] >> 6]);
-        strbuf_addch(out, b64_alphabet[buf[i + 2] & 63]);
-    }
-    if (len - i == 1) {
-        strbuf_addch(out, b64_alphabet[buf[i] >> 2]);
-        strbuf_addch(out, b64_alphabet[(buf[i] & 3) << 4]);
-        strbuf_addstr(out, "==");
-    } else if (len - i == 2) {
-        strbuf_addch(out, b64_alphabet[buf[i] >> 2]);
-        strbuf_addch(out, b64_alphabet[(buf[i] & 3) << 4 | buf[i + 1] >> 4]);
-        strbuf_addch(out, b64_alphabet[(buf[i + 1] & 15) << 2]);
-        strbuf_addch(out, '=');
-    }
 }
 
 /* Decodes one UTF-8 sequence at s (n bytes available); returns its length, 0 if invalid. */
@@ -1039,10 +948,17 @@ static void parse_key(struct pctx *c, const struct ytree_node *n, const char *pa
         if (v->kind == YTREE_SCALAR && scalar_type(v) == YT_STRING && !memchr(v->str, 0, v->len)) {
             if (v->len == 0) {
                 k->state = ENCCONFIG_SECRET_EMPTY;
-            } else if (go_b64_decode(v->str, v->len, &k->secret, &k->secret_len)) {
-                k->state = ENCCONFIG_SECRET_OK;
             } else {
-                k->state = ENCCONFIG_SECRET_BADB64;
+                struct strbuf dec = STRBUF_INIT;
+
+                if (b64_decode(v->str, v->len, &dec, NULL) == RKC_OK) {
+                    k->state = ENCCONFIG_SECRET_OK;
+                    k->secret_len = dec.len;
+                    k->secret = xmemdup(dec.buf, dec.len + 1);
+                } else {
+                    k->state = ENCCONFIG_SECRET_BADB64;
+                }
+                strbuf_release_wipe(&dec);
             }
         } else if (!(v->kind == YTREE_SCALAR && scalar_type(v) == YT_NULL)) {
             perr(c, v, p, "must be a string, not %s",
@@ -2391,7 +2307,7 @@ enum rkc_err encconfig_emit(const struct encconfig *cfg, struct strbuf *out, str
 
                     emit_line(out, 12, "- name:", key->name);
                     strbuf_addf(out, "%14ssecret: ", "");
-                    b64_encode(out, key->secret, key->secret_len);
+                    b64_encode(key->secret, key->secret_len, out);
                     strbuf_addch(out, '\n');
                 }
                 break;
@@ -2538,4 +2454,258 @@ size_t encconfig_lookup(const struct encconfig *cfg, const char *resource,
     }
     gr_release(&g);
     return n;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* transformers */
+
+struct encset_entry {
+    char *resource;
+    char *group;
+    char *rule; /* the name as written in the config */
+    struct xf_chain *chain;
+};
+
+struct encset {
+    struct encset_entry *v;
+    size_t nr, alloc;
+    struct xf_chain *check_identity;
+    struct kms_plugin *plugins;
+    size_t nplugins, plugins_alloc;
+    struct kms_plugin_factory factory;
+    char hash[ENCCONFIG_HASH_SIZE];
+};
+
+void encset_free(struct encset *set)
+{
+    size_t i;
+
+    if (!set)
+        return;
+    for (i = 0; i < set->nr; i++) {
+        free(set->v[i].resource);
+        free(set->v[i].group);
+        free(set->v[i].rule);
+        xf_chain_free(set->v[i].chain);
+    }
+    free(set->v);
+    xf_chain_free(set->check_identity);
+    for (i = 0; i < set->nplugins; i++) {
+        if (set->factory.close)
+            set->factory.close(set->factory.ctx, &set->plugins[i]);
+    }
+    free(set->plugins);
+    free(set);
+}
+
+static struct encset_entry *encset_find(const struct encset *set, const char *resource,
+                                        const char *group)
+{
+    size_t i;
+
+    for (i = 0; i < set->nr; i++) {
+        if (!strcmp(set->v[i].resource, resource) && !strcmp(set->v[i].group, group))
+            return &set->v[i];
+    }
+    return NULL;
+}
+
+static enum xf_kind xf_kind_of(const struct encconfig_provider *p)
+{
+    switch (p->kind) {
+    case ENCCONFIG_AESCBC:
+        return XF_AESCBC;
+    case ENCCONFIG_AESGCM:
+        return XF_AESGCM;
+    case ENCCONFIG_SECRETBOX:
+        return XF_SECRETBOX;
+    case ENCCONFIG_KMS:
+        return strcmp(p->kms.api_version, "v2") ? XF_KMS_V1 : XF_KMS_V2;
+    case ENCCONFIG_IDENTITY:
+    case ENCCONFIG_NONE:
+        break;
+    }
+    return XF_IDENTITY;
+}
+
+static enum rkc_err build_provider(struct encset *set, const struct encconfig_provider *p,
+                                   const struct kms_plugin_factory *kms, struct xf_provider **ret,
+                                   struct rkc_error *err)
+{
+    enum rkc_err rc;
+    size_t i;
+
+    switch (p->kind) {
+    case ENCCONFIG_IDENTITY:
+        *ret = xf_identity_new();
+        return RKC_OK;
+    case ENCCONFIG_AESCBC:
+    case ENCCONFIG_AESGCM:
+    case ENCCONFIG_SECRETBOX: {
+        struct xf_key *keys = xcalloc(p->nkeys + 1, sizeof(*keys));
+
+        for (i = 0; i < p->nkeys; i++) {
+            keys[i].name = p->keys[i].name;
+            keys[i].secret = p->keys[i].secret;
+            keys[i].secret_len = p->keys[i].secret_len;
+        }
+        rc = xf_keyed_new(xf_kind_of(p), keys, p->nkeys, ret, err);
+        free(keys);
+        return rc;
+    }
+    case ENCCONFIG_KMS: {
+        struct kms_plugin plugin;
+
+        if (!kms || !kms->open)
+            return rkc_error_set(err, RKC_EINVAL,
+                                 "kms provider '%s': no plugin client available yet", p->kms.name);
+        memset(&plugin, 0, sizeof(plugin));
+        rc = kms->open(kms->ctx, &p->kms, &plugin, err);
+        if (rc) {
+            rkc_error_prefix(err, "kms provider '%s': ", p->kms.name);
+            return rc;
+        }
+        ALLOC_GROW(set->plugins, set->nplugins + 1, set->plugins_alloc);
+        set->plugins[set->nplugins++] = plugin;
+        if (xf_kind_of(p) == XF_KMS_V2)
+            return xf_kms_v2_new(p->kms.name, &plugin, ret, err);
+        return xf_kms_v1_new(p->kms.name, p->kms.cachesize, &plugin, ret, err);
+    }
+    case ENCCONFIG_NONE:
+        break;
+    }
+    return rkc_error_set(err, RKC_EINTERNAL, "provider element names no provider");
+}
+
+enum rkc_err encconfig_build(const struct encconfig *cfg, const struct kms_plugin_factory *kms,
+                             struct encset **ret, struct rkc_error *err)
+{
+    struct encset *set;
+    enum rkc_err rc;
+    size_t i, j, k;
+
+    rc = encconfig_validate(cfg, false, NULL, err);
+    if (rc)
+        return rc;
+    set = xcalloc(1, sizeof(*set));
+    if (kms)
+        set->factory = *kms;
+    set->check_identity = xf_chain_encrypt_check_identity();
+    rc = encconfig_hash(cfg, set->hash, err);
+    for (i = 0; !rc && i < cfg->nresources; i++) {
+        const struct encconfig_resource *r = &cfg->resources[i];
+        struct xf_provider **provs = xcalloc(r->nproviders + 1, sizeof(*provs));
+
+        for (j = 0; !rc && j < r->nproviders; j++) {
+            rc = build_provider(set, &r->providers[j], kms, &provs[j], err);
+            if (rc)
+                rkc_error_prefix(err, "resources[%zu].providers[%zu]: ", i, j);
+        }
+        for (j = 0; !rc && j < r->nnames; j++) {
+            char *res, *grp;
+            struct encset_entry *e;
+
+            encconfig_parse_group_resource(r->names[j], &res, &grp);
+            e = encset_find(set, res, grp);
+            if (!e) {
+                ALLOC_GROW(set->v, set->nr + 1, set->alloc);
+                e = &set->v[set->nr++];
+                e->resource = res;
+                e->group = grp;
+                e->rule = xstrdup(r->names[j]);
+                e->chain = xf_chain_new();
+            } else {
+                free(res);
+                free(grp);
+            }
+            for (k = 0; k < r->nproviders; k++)
+                xf_chain_add_take(e->chain, xf_provider_ref(provs[k]));
+        }
+        for (j = 0; j < r->nproviders; j++)
+            xf_provider_free(provs[j]);
+        free(provs);
+    }
+    if (rc) {
+        encset_free(set);
+        return rc;
+    }
+    *ret = set;
+    return RKC_OK;
+}
+
+const struct xf_chain *encset_chain_for_rule(const struct encset *set, const char *resource,
+                                             const char **ret_rule)
+{
+    const struct encset_entry *e;
+    char *res, *grp;
+
+    encconfig_parse_group_resource(resource, &res, &grp);
+    e = encset_find(set, res, grp);
+    if (!e)
+        e = encset_find(set, "*", grp);
+    if (!e)
+        e = encset_find(set, "*", "*");
+    free(res);
+    free(grp);
+    if (ret_rule)
+        *ret_rule = e ? e->rule : NULL;
+    return e ? e->chain : set->check_identity;
+}
+
+const struct xf_chain *encset_chain_for(const struct encset *set, const char *resource)
+{
+    return encset_chain_for_rule(set, resource, NULL);
+}
+
+const char *encset_hash(const struct encset *set)
+{
+    return set->hash;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* managed configs */
+
+struct encconfig *encconfig_new_managed(const struct encconfig_managed_key *writer,
+                                        const struct encconfig_managed_key *readers,
+                                        size_t nreaders, bool identity_first)
+{
+    struct encconfig *cfg = encconfig_new(NULL);
+    struct encconfig_resource *r = encconfig_add_resource(cfg);
+    struct encconfig_provider *p;
+    size_t i;
+
+    encconfig_resource_add_name(r, "secrets");
+    if (identity_first)
+        encconfig_resource_add_provider(r, ENCCONFIG_IDENTITY);
+    p = encconfig_resource_add_provider(r, ENCCONFIG_AESCBC);
+    encconfig_provider_add_key(p, writer->name, writer->secret, writer->secret_len);
+    for (i = 0; i < nreaders; i++)
+        encconfig_provider_add_key(p, readers[i].name, readers[i].secret, readers[i].secret_len);
+    if (!identity_first)
+        encconfig_resource_add_provider(r, ENCCONFIG_IDENTITY);
+    return cfg;
+}
+
+enum rkc_err encconfig_new_key(const struct encconfig *cfg, char ret_name[8],
+                               unsigned char ret_secret[32], struct rkc_error *err)
+{
+    const char **names = NULL;
+    size_t n = 0, alloc = 0, i, j, k;
+    enum rkc_err rc;
+
+    for (i = 0; cfg && i < cfg->nresources; i++) {
+        for (j = 0; j < cfg->resources[i].nproviders; j++) {
+            const struct encconfig_provider *p = &cfg->resources[i].providers[j];
+
+            for (k = 0; k < p->nkeys; k++) {
+                ALLOC_GROW(names, n + 1, alloc);
+                names[n++] = p->keys[k].name;
+            }
+        }
+    }
+    rc = keygen_key_name(ret_name, names, n, err);
+    free(names);
+    if (rc)
+        return rc;
+    return keygen_aes_key(ret_secret, err);
 }

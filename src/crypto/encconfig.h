@@ -246,4 +246,75 @@ bool encconfig_parse_duration(const char *s, int64_t *ret_ns);
 /* Formats ns as a Go duration that encconfig_parse_duration reads back exactly. */
 void encconfig_format_duration(int64_t ns, struct strbuf *out);
 
+/* ---- transformers (crypto/transformer.h) ---- */
+
+struct kms_plugin;
+struct xf_chain;
+
+/*
+ * Where encconfig_build gets a KMS plugin for each kms provider element. open fills *ret for
+ * the element described by kms (name, endpoint, apiVersion, timeout); close (may be NULL) is
+ * called once for every plugin opened, when the encset is freed (or the build fails), after
+ * the providers using it are gone.
+ */
+struct kms_plugin_factory {
+    enum rkc_err (*open)(void *ctx, const struct encconfig_kms *kms, struct kms_plugin *ret,
+                         struct rkc_error *err);
+    void (*close)(void *ctx, struct kms_plugin *plugin);
+    void *ctx;
+};
+
+/* The transformer chains of a loaded configuration, one per group-resource it names. */
+struct encset;
+
+/*
+ * Validates cfg (reload=false rules; warnings are ignored) and builds its transformers the
+ * way kube-apiserver loads --encryption-provider-config: one provider object per list
+ * element, shared by every resource of the list; a resource named in several lists gets the
+ * providers of each, concatenated in order. kms may be NULL: then a kms provider fails with
+ * "kms provider 'NAME': no plugin client available yet".
+ * Returns: new set in *ret (free with encset_free); RKC_ECONFIG for an invalid config (first
+ * error as encconfig_validate formats it); provider and plugin errors as they come.
+ */
+enum rkc_err encconfig_build(const struct encconfig *cfg, const struct kms_plugin_factory *kms,
+                             struct encset **ret, struct rkc_error *err);
+void encset_free(struct encset *set);
+
+/*
+ * Returns: borrowed chain kube-apiserver uses for resource ("secrets", "deployments.apps"):
+ * exact, then "*.group", then "*.*"; for a resource no entry covers, the encrypt-check
+ * identity. Never NULL. Thread-safe (the set is immutable after build).
+ */
+const struct xf_chain *encset_chain_for(const struct encset *set, const char *resource);
+/* Like encset_chain_for; *ret_rule gets the matching rule ("secrets", "*.", "*.*") or NULL. */
+const struct xf_chain *encset_chain_for_rule(const struct encset *set, const char *resource,
+                                             const char **ret_rule);
+/* The "sha256:<hex>" hash of the canonical form of the config the set was built from. */
+const char *encset_hash(const struct encset *set);
+
+/* ---- managed configs (rkc up: enable, disable, rotate) ---- */
+
+/* A key for a managed config: borrowed, copied by the builder. */
+struct encconfig_managed_key {
+    const char *name;
+    const unsigned char *secret;
+    size_t secret_len; /* 32 for keys rkc makes */
+};
+
+/*
+ * Returns: new config for resource "secrets" with providers [aescbc(writer, readers...),
+ * identity], or [identity, aescbc(writer, readers...)] when identity_first (decrypting).
+ */
+struct encconfig *encconfig_new_managed(const struct encconfig_managed_key *writer,
+                                        const struct encconfig_managed_key *readers,
+                                        size_t nreaders, bool identity_first);
+
+/*
+ * Makes a new managed key: 32 bytes from getrandom(2) into ret_secret (wipe it after use) and
+ * a name "k-xxxxx" into ret_name that no key of cfg (may be NULL) uses.
+ * Errors: as keygen_aes_key / keygen_key_name.
+ */
+enum rkc_err encconfig_new_key(const struct encconfig *cfg, char ret_name[8],
+                               unsigned char ret_secret[32], struct rkc_error *err);
+
 #endif
