@@ -67,6 +67,8 @@ static enum rkc_err ossl_fail(struct rkc_error *err, enum rkc_err code, const ch
         else
             strbuf_addf(&sb, "error %lx", e);
     }
+    if (!shown)
+        strbuf_addstr(&sb, ": invalid or unsupported data");
     rkc_error_set(err, code, "%s%s", what, sb.buf);
     strbuf_release(&sb);
     return code;
@@ -945,6 +947,8 @@ enum rkc_err pki_key_check(const char *key_pem, size_t key_len, const char *cert
 
     if (key_len > PKI_PEM_MAX || cert_len > PKI_PEM_MAX)
         return rkc_error_set(err, RKC_ELIMIT, "parse private key: input too large");
+    if (!key_pem || !memmem(key_pem, key_len, "PRIVATE KEY-----", 16))
+        return rkc_error_set(err, RKC_EINVAL, "parse private key: no PEM private key block");
     ERR_clear_error();
     key = key_load(key_pem, key_len);
     if (!key)
