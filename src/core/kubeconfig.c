@@ -34,7 +34,7 @@ static char *base64_encode(const char *data, size_t len)
 
         out[o++] = tab[v >> 18 & 63];
         out[o++] = tab[v >> 12 & 63];
-        out[o++] = i + 1 < len ? tab[v >> 6 & 63] : '=';
+        out[o++] = (char)(i + 1 < len ? tab[v >> 6 & 63] : '=');
         out[o++] = '=';
     }
     out[o] = '\0';

@@ -907,7 +907,7 @@ enum rkc_err pki_cert_info(const char *pem, size_t len, struct pki_cert_info *re
     X509 *x;
 
     if (len > PKI_PEM_MAX)
-        return rkc_error_set(err, RKC_ELIMIT, "parse certificate: input is %zu bytes, limit %d",
+        return rkc_error_set(err, RKC_ELIMIT, "parse certificate: input is %zu bytes, limit %zu",
                              len, PKI_PEM_MAX);
     if (!pem || !memmem(pem, len, begin, sizeof(begin) - 1))
         return rkc_error_set(err, RKC_EINVAL, "parse certificate: no '%s' block", begin);
@@ -1050,7 +1050,8 @@ static bool sa_ok(const struct pki_cert *c)
     if (ok) {
         char *pub = NULL;
 
-        ok = pem_write(PEM_PUB, NULL, key, &pub, NULL) == RKC_OK && !strcmp(pub, c->pub_pem);
+        ok = pem_write(PEM_PUB, NULL, key, &pub, NULL) == RKC_OK && pub &&
+             strcmp(pub, c->pub_pem) == 0;
         free(pub);
     }
     EVP_PKEY_free(key);
@@ -1137,7 +1138,7 @@ enum rkc_err pki_bundle_reconcile(struct pki_bundle *b, const struct pki_request
         const char *name = b->certs[i].name;
 
         if (!strncmp(name, PKI_ETCD_PREFIX, strlen(PKI_ETCD_PREFIX)) &&
-            strcmp(name, PKI_ETCD_CLIENT) && !spec_has(specs, nspecs, name)) {
+            strcmp(name, PKI_ETCD_CLIENT) != 0 && !spec_has(specs, nspecs, name)) {
             names_add(&changes.removed, &changes.nremoved, name);
             bundle_remove_at(b, i);
         }
@@ -1218,7 +1219,7 @@ static enum rkc_err entry_str(const struct jval *e, const char *entry, const cha
                              entry, field);
     if (len > PKI_PEM_MAX)
         return rkc_error_set(err, RKC_ELIMIT,
-                             "certificate bundle entry '%s': %s is %zu bytes, limit %d", entry,
+                             "certificate bundle entry '%s': %s is %zu bytes, limit %zu", entry,
                              field, len, PKI_PEM_MAX);
     if (memchr(s, '\0', len))
         return rkc_error_set(err, RKC_EINVAL,
@@ -1258,7 +1259,7 @@ enum rkc_err pki_bundle_from_jval(const struct jval *v, struct pki_bundle **ret,
             goto out;
         }
         name = jval_get_str(e, "name", key);
-        if (strcmp(name, key)) {
+        if (strcmp(name, key) != 0) {
             rc = rkc_error_set(err, RKC_EINVAL,
                                "certificate bundle entry '%s': name '%.64s' does not match", key,
                                name);

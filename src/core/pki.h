@@ -33,7 +33,7 @@
 /* pki_bundle_reconcile() re-issues a leaf whose remaining validity is below this. */
 #define PKI_RENEW_BEFORE_DAYS 30
 /* Bigger PEM input is refused with RKC_ELIMIT. */
-#define PKI_PEM_MAX (64 * 1024)
+#define PKI_PEM_MAX ((size_t)64 * 1024)
 
 #define PKI_CA                   "kube-ca"
 #define PKI_ETCD_PREFIX          "kube-etcd-"

@@ -98,11 +98,12 @@ static struct pki_cert_info info_of(const struct pki_bundle *b, const char *name
     struct pki_cert_info info;
     struct rkc_error err;
 
-    if (!c) {
-        print_error("no entry '%s'\n", name);
+    memset(&info, 0, sizeof(info));
+    if (!c || !c->cert_pem) {
+        print_error("no certificate '%s'\n", name);
         fail();
+        return info;
     }
-    assert_non_null(c->cert_pem);
     rkc_error_init(&err);
     if (pki_cert_info(c->cert_pem, strlen(c->cert_pem), &info, &err)) {
         print_error("%s: %s\n", name, err.msg);

@@ -87,7 +87,7 @@ static _Noreturn void exec_argv(const char *const argv[])
     char *v[32];
     size_t i;
 
-    for (i = 0; argv[i] && i < 31; i++)
+    for (i = 0; i < 31 && argv[i]; i++)
         v[i] = xstrdup(argv[i]);
     v[i] = NULL;
     execvp(v[0], v);
