@@ -312,6 +312,33 @@ bad:
     return rkc_error_set(err, RKC_EINVAL, "invalid service cluster IP range '%s'", cidr);
 }
 
+void pki_request_from_config(const struct cluster_config *cfg, struct pki_request *req)
+{
+    struct pki_node *nodes = cfg->nnodes ? xcalloc(cfg->nnodes, sizeof(*nodes)) : NULL;
+    size_t i;
+
+    for (i = 0; i < cfg->nnodes; i++) {
+        nodes[i].name = cfg->nodes[i].name;
+        nodes[i].address = cfg->nodes[i].address;
+        nodes[i].roles = cfg->nodes[i].roles;
+    }
+    memset(req, 0, sizeof(*req));
+    req->cluster_name = cfg->cluster_name;
+    req->nodes = nodes;
+    req->nnodes = cfg->nnodes;
+    req->service_cidr = cfg->kube_api.service_cluster_ip_range;
+    req->key_type = PKI_KEY_ECDSA_P256;
+    req->owned_nodes = nodes;
+}
+
+void pki_request_release(struct pki_request *req)
+{
+    if (!req)
+        return;
+    free(req->owned_nodes);
+    memset(req, 0, sizeof(*req));
+}
+
 /* ---- certificate specs ------------------------------------------------------------- */
 
 enum spec_usage {
@@ -750,6 +777,9 @@ static enum rkc_err cert_issue(const struct cert_spec *spec, X509 *ca, EVP_PKEY 
     if (!x || !X509_set_version(x, 2) || !set_serial(x) ||
         !X509_gmtime_adj(X509_getm_notBefore(x), -PKI_BACKDATE) ||
         !X509_time_adj_ex(X509_getm_notAfter(x), (int)days, 0, NULL) ||
+        /* a leaf never outlives its CA */
+        (ca && ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(ca)) > 0 &&
+         !X509_set1_notAfter(x, X509_get0_notAfter(ca))) ||
         !set_name(X509_get_subject_name(x), spec->org, spec->cn) ||
         !X509_set_issuer_name(x, ca ? X509_get_subject_name(ca) : X509_get_subject_name(x)) ||
         !X509_set_pubkey(x, key) || !add_extensions(x, ca ? ca : x, spec->usage, &spec->sans) ||
@@ -1029,7 +1059,8 @@ static bool leaf_ok(const struct pki_cert *c, const struct cert_spec *spec, X509
          info.eku == spec_eku(spec->usage) &&
          same_set(info.dns_names, info.ndns, spec->sans.dns, spec->sans.ndns) &&
          same_set(info.ips, info.nips, spec->sans.ips, spec->sans.nips) &&
-         info.not_after - now > (time_t)PKI_RENEW_BEFORE_DAYS * SECS_PER_DAY;
+         (info.not_after - now > (time_t)PKI_RENEW_BEFORE_DAYS * SECS_PER_DAY ||
+          info.not_after >= asn1_time(X509_get0_notAfter(ca)));
 out:
     pki_cert_info_release(&info);
     X509_free(x);

@@ -69,7 +69,18 @@ struct pki_request {
     size_t nnodes;
     const char *service_cidr; /* NULL: PKI_DEFAULT_SERVICE_CIDR */
     enum pki_key_type key_type;
+    struct pki_node *owned_nodes; /* internal: what pki_request_from_config allocated */
 };
+
+struct cluster_config;
+
+/*
+ * Fills req from a parsed cluster.yml: cluster name, every node (name, address, roles),
+ * service_cluster_ip_range, ECDSA P-256 keys. req->nodes is new (pki_request_release frees
+ * it); the strings are borrowed from cfg, which must outlive req.
+ */
+void pki_request_from_config(const struct cluster_config *cfg, struct pki_request *req);
+void pki_request_release(struct pki_request *req);
 
 /* One bundle entry. Strings owned by the bundle; key_pem is wiped on free. */
 struct pki_cert {
@@ -109,7 +120,8 @@ enum rkc_err pki_bundle_generate(const struct pki_request *req, struct pki_bundl
 /*
  * Brings b in line with req: keeps every valid entry, issues what is missing, whose subject
  * or SANs no longer match, that is not signed by the bundle's CA, whose key does not match,
- * or that expires within PKI_RENEW_BEFORE_DAYS; removes kube-etcd-* entries of nodes that
+ * or that expires within PKI_RENEW_BEFORE_DAYS (unless it already lasts as long as the CA:
+ * leaves never outlive the CA); removes kube-etcd-* entries of nodes that
  * are no longer etcd nodes. The CA is created only when the bundle is empty; it is never
  * regenerated (a bundle with other entries but no usable CA is RKC_ECRYPTO).
  * ret_changes (may be NULL) receives what changed. On failure b may hold some newly issued

@@ -21,6 +21,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include "adapters/jval.h"
 #include "adapters/ytree.h"
@@ -612,6 +613,128 @@ static void test_reconcile_reissues_bad_leaves(void **state)
     pki_bundle_free(other);
 }
 
+/* A self-signed P-256 CA that lives `days`. Fills PEMs (new). */
+static void short_lived_ca(long days, char **ret_cert, char **ret_key)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
+    BIO *out = BIO_new(BIO_s_mem());
+    char *data = NULL;
+    long len;
+
+    assert_non_null(key);
+    bc->ca = 0xff;
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 42);
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), days * 86400);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_UTF8,
+                               (const unsigned char *)"kube-ca", -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(x));
+    X509_set_pubkey(x, key);
+    X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1, 0);
+    assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+    PEM_write_bio_X509(out, x);
+    len = BIO_get_mem_data(out, &data);
+    *ret_cert = xstrndup(data, (size_t)len);
+    (void)BIO_reset(out);
+    PEM_write_bio_PrivateKey(out, key, NULL, NULL, 0, NULL, NULL);
+    len = BIO_get_mem_data(out, &data);
+    *ret_key = xstrndup(data, (size_t)len);
+    BIO_free(out);
+    BASIC_CONSTRAINTS_free(bc);
+    X509_free(x);
+    EVP_PKEY_free(key);
+}
+
+static void test_leaves_never_outlive_ca(void **state)
+{
+    struct pki_request req = request(three_nodes, 3);
+    struct pki_bundle *b = generate(&req), *nb = NULL;
+    struct jval *j = pki_bundle_to_jval(b);
+    char *ca_cert, *ca_key;
+    struct pki_changes ch;
+    struct pki_cert_info ca_info, info;
+    struct rkc_error err;
+    size_t i;
+
+    (void)state;
+    /* the state now holds a CA with 10 days left and leaves from another CA */
+    short_lived_ca(10, &ca_cert, &ca_key);
+    jval_set_str(jval_get(j, PKI_CA), "certificatePEM", ca_cert);
+    jval_set_str(jval_get(j, PKI_CA), "keyPEM", ca_key);
+    assert_int_equal(pki_bundle_from_jval(j, &nb, &err), RKC_OK);
+    jval_decref(j);
+    pki_bundle_free(b);
+    b = nb;
+
+    assert_int_equal(pki_bundle_reconcile(b, &req, &ch, &err), RKC_OK);
+    assert_int_equal(ch.nissued, 5); /* every leaf; the CA and the SA key are kept */
+    pki_changes_release(&ch);
+    assert_string_equal(pki_bundle_get(b, PKI_CA)->cert_pem, ca_cert);
+    ca_info = info_of(b, PKI_CA);
+    for (i = 0; i < pki_bundle_size(b); i++) {
+        const struct pki_cert *c = pki_bundle_at(b, i);
+
+        if (!c->cert_pem || !strcmp(c->name, PKI_CA))
+            continue;
+        assert_int_equal(verify_chain(b, c->cert_pem), 1);
+        info = info_of(b, c->name);
+        assert_true(info.not_after <= ca_info.not_after);
+        pki_cert_info_release(&info);
+    }
+    pki_cert_info_release(&ca_info);
+    /* capped leaves expire "soon" but cannot do better: a re-run issues nothing */
+    assert_int_equal(pki_bundle_reconcile(b, &req, &ch, &err), RKC_OK);
+    assert_int_equal(ch.nissued + ch.nremoved, 0);
+    pki_changes_release(&ch);
+
+    free(ca_cert);
+    rkc_wipe(ca_key, strlen(ca_key));
+    free(ca_key);
+    pki_bundle_free(b);
+}
+
+static void test_request_from_config(void **state)
+{
+    static const char yml[] = "cluster_name: prod\n"
+                              "nodes:\n"
+                              "  - address: 10.0.0.1\n"
+                              "    hostname_override: cp1\n"
+                              "    role: [controlplane, etcd]\n"
+                              "  - address: 10.0.0.2\n"
+                              "    role: [worker]\n"
+                              "services:\n"
+                              "  kube-api:\n"
+                              "    service_cluster_ip_range: 10.96.0.0/12\n";
+    struct cluster_config *cfg = NULL;
+    struct pki_request req;
+    struct pki_bundle *b;
+    struct pki_cert_info info;
+    struct rkc_error err;
+
+    (void)state;
+    assert_int_equal(config_parse("cluster.yml", "/tmp", yml, strlen(yml), &cfg, &err), RKC_OK);
+    pki_request_from_config(cfg, &req);
+    assert_string_equal(req.cluster_name, "prod");
+    assert_int_equal(req.nnodes, 2);
+    assert_string_equal(req.nodes[0].name, "cp1");
+    assert_string_equal(req.nodes[0].address, "10.0.0.1");
+    assert_int_equal(req.nodes[0].roles, CONFIG_ROLE_CONTROLPLANE | CONFIG_ROLE_ETCD);
+    assert_string_equal(req.nodes[1].name, "10.0.0.2");
+    assert_string_equal(req.service_cidr, "10.96.0.0/12");
+    b = generate(&req);
+    assert_non_null(pki_bundle_get(b, "kube-etcd-cp1"));
+    info = info_of(b, PKI_APISERVER);
+    assert_true(has(info.ips, info.nips, "10.96.0.1"));
+    assert_false(has(info.ips, info.nips, "10.0.0.2"));
+    pki_cert_info_release(&info);
+    pki_bundle_free(b);
+    pki_request_release(&req);
+    config_free(cfg);
+}
+
 static char *tmpdir_new(void)
 {
     const char *t = getenv("TMPDIR");
@@ -883,6 +1006,8 @@ int main(void)
         cmocka_unit_test(test_from_jval_errors),
         cmocka_unit_test(test_reconcile),
         cmocka_unit_test(test_reconcile_reissues_bad_leaves),
+        cmocka_unit_test(test_leaves_never_outlive_ca),
+        cmocka_unit_test(test_request_from_config),
         cmocka_unit_test(test_write_dir),
         cmocka_unit_test(test_broken_pems),
         cmocka_unit_test(test_kubeconfig),
