@@ -39,6 +39,7 @@
 struct fixture {
     char *tmp;
     pid_t etcd[MEMBERS];
+    pid_t server; /* openssl s_server */
     int client_port[MEMBERS];
     int peer_port[MEMBERS];
     struct pki_bundle *bundle;
@@ -234,6 +235,10 @@ static int teardown(void **state)
             kill(f->etcd[i], SIGKILL);
             waitpid(f->etcd[i], NULL, 0);
         }
+    }
+    if (f->server > 0) {
+        kill(f->server, SIGKILL);
+        waitpid(f->server, NULL, 0);
     }
     fs_remove_tree(f->tmp, NULL);
     free(f->tmp);
@@ -529,11 +534,126 @@ static void test_kubectl_reads_kubeconfig(void **state)
     strbuf_release(&out);
 }
 
+/* curl against the API server's serving certificate, requiring the admin client cert. */
+static int curl_get(const char *ssl, int port, const char *host, bool client_cert,
+                    struct strbuf *out)
+{
+    char *ca = xasprintf("%s/kube-ca.pem", ssl);
+    char *cert = xasprintf("%s/kube-admin.pem", ssl);
+    char *key = xasprintf("%s/kube-admin-key.pem", ssl);
+    char *resolve = xasprintf("%s:%d:127.0.0.1", host, port);
+    char *url = xasprintf("https://%s:%d/", host, port);
+    const char *argv[16];
+    int n = 0, rc;
+
+    argv[n++] = "curl";
+    argv[n++] = "-sS";
+    argv[n++] = "--max-time";
+    argv[n++] = "3";
+    argv[n++] = "--cacert";
+    argv[n++] = ca;
+    if (client_cert) {
+        argv[n++] = "--cert";
+        argv[n++] = cert;
+        argv[n++] = "--key";
+        argv[n++] = key;
+    }
+    argv[n++] = "--resolve";
+    argv[n++] = resolve;
+    argv[n++] = url;
+    argv[n] = NULL;
+    rc = run(argv, out);
+    free(ca);
+    free(cert);
+    free(key);
+    free(resolve);
+    free(url);
+    return rc;
+}
+
+static void test_apiserver_cert_serves_tls(void **state)
+{
+    static const struct pki_node nodes[] = {
+        { "cp1.example.com", "127.0.0.1", CONFIG_ROLE_ETCD | CONFIG_ROLE_CONTROLPLANE },
+    };
+    struct fixture *f = *state;
+    struct pki_request req;
+    struct rkc_error err;
+    struct strbuf out = STRBUF_INIT;
+    char *ssl, *accept, *cert, *key, *ca;
+    int port, rc = -1;
+    time_t deadline;
+
+    if (!in_path("openssl") || !in_path("curl")) {
+        print_message("openssl or curl not installed: skipping\n");
+        skip();
+    }
+    memset(&req, 0, sizeof(req));
+    req.cluster_name = "pki-tls";
+    req.nodes = nodes;
+    req.nnodes = 1;
+    assert_int_equal(pki_bundle_generate(&req, &f->bundle, &err), RKC_OK);
+    ssl = xasprintf("%s/etc/kubernetes/ssl", f->tmp);
+    assert_int_equal(
+        pki_bundle_write_dir(f->bundle, ssl, nodes[0].roles, nodes[0].name, NULL, &err), RKC_OK);
+    port = free_port();
+    accept = xasprintf("127.0.0.1:%d", port);
+    cert = xasprintf("%s/kube-apiserver.pem", ssl);
+    key = xasprintf("%s/kube-apiserver-key.pem", ssl);
+    ca = xasprintf("%s/kube-ca.pem", ssl);
+    f->server = fork();
+    assert_true(f->server >= 0);
+    if (f->server == 0) {
+        const char *const argv[] = { "openssl", "s_server", "-quiet", "-accept", accept,
+                                     "-cert",   cert,       "-key",   key,       "-CAfile",
+                                     ca,        "-Verify",  "1",      "-www",    NULL };
+        int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+        dup2(fd, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        exec_argv(argv);
+    }
+    deadline = time(NULL) + 10;
+    while (time(NULL) < deadline) {
+        strbuf_reset(&out);
+        rc = curl_get(ssl, port, "127.0.0.1", true, &out);
+        if (rc != 7) /* 7: connection refused, not listening yet */
+            break;
+        usleep(100 * 1000);
+    }
+    if (rc != 0)
+        print_error("curl https://127.0.0.1: %d %s\n", rc, out.buf);
+    assert_int_equal(rc, 0);
+    /* every name a client uses for the API server verifies */
+    strbuf_reset(&out);
+    assert_int_equal(curl_get(ssl, port, "localhost", true, &out), 0);
+    strbuf_reset(&out);
+    assert_int_equal(curl_get(ssl, port, "kubernetes.default.svc", true, &out), 0);
+    strbuf_reset(&out);
+    assert_int_equal(curl_get(ssl, port, "cp1.example.com", true, &out), 0);
+    /* a name outside the SANs is refused by hostname verification (60: peer cert) */
+    strbuf_reset(&out);
+    assert_int_equal(curl_get(ssl, port, "evil.example.com", true, &out), 60);
+    /* the server demands a client certificate from our CA */
+    strbuf_reset(&out);
+    assert_int_not_equal(curl_get(ssl, port, "localhost", false, &out), 0);
+
+    strbuf_release(&out);
+    free(ssl);
+    free(accept);
+    free(cert);
+    free(key);
+    free(ca);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_etcd_cluster_with_bundle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kubectl_reads_kubeconfig, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apiserver_cert_serves_tls, setup, teardown),
     };
 
     signal(SIGPIPE, SIG_IGN);
