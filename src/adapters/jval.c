@@ -5,8 +5,8 @@
 #include <jansson.h>
 #include <string.h>
 
-#include "util/xalloc.h"
 #include "util/banned.h"
+#include "util/xalloc.h"
 
 #define J(v)  ((json_t *)(v))
 #define CJ(v) ((const json_t *)(v))
@@ -38,8 +38,7 @@ enum rkc_err jval_parse(const char *file, const char *buf, size_t len, struct jv
     json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
 
     if (!j)
-        return rkc_error_set(err, RKC_ECONFIG, "%s:%d:%d: %s", file, je.line, je.column,
-                             je.text);
+        return rkc_error_set(err, RKC_ECONFIG, "%s:%d:%d: %s", file, je.line, je.column, je.text);
     *ret = V(j);
     return RKC_OK;
 }

@@ -20,7 +20,7 @@ struct jval;
 
 enum jval_dump_flags {
     JVAL_COMPACT = 0,
-    JVAL_PRETTY = 1 << 0,  /* indent 2 */
+    JVAL_PRETTY = 1 << 0, /* indent 2 */
     JVAL_SORTKEYS = 1 << 1,
 };
 

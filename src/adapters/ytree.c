@@ -12,8 +12,8 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "util/xalloc.h"
 #include "util/banned.h"
+#include "util/xalloc.h"
 
 #define YTREE_MAX_DEPTH     256
 #define YTREE_MAX_MAP_PAIRS 65536
@@ -124,27 +124,26 @@ static enum rkc_err attach(struct loader *ld, struct ytree_node *n, struct rkc_e
     }
     if (!top->pending_key) {
         if (n->kind != YTREE_SCALAR) {
-            enum rkc_err rc = rkc_error_set(err, RKC_ECONFIG,
-                                            "%s:%zu:%zu: mapping keys must be plain strings",
-                                            ld->file, n->line, n->col);
+            enum rkc_err rc =
+                rkc_error_set(err, RKC_ECONFIG, "%s:%zu:%zu: mapping keys must be plain strings",
+                              ld->file, n->line, n->col);
             ytree_free(n);
             return rc;
         }
         for (i = 0; i < top->node->npairs; i++) {
             if (top->node->pairs[i].key->len == n->len &&
                 !memcmp(top->node->pairs[i].key->str, n->str, n->len)) {
-                enum rkc_err rc =
-                    rkc_error_set(err, RKC_ECONFIG,
-                                  "%s:%zu:%zu: duplicate key '%s' (first at line %zu)", ld->file,
-                                  n->line, n->col, n->str, top->node->pairs[i].key->line);
+                enum rkc_err rc = rkc_error_set(
+                    err, RKC_ECONFIG, "%s:%zu:%zu: duplicate key '%s' (first at line %zu)",
+                    ld->file, n->line, n->col, n->str, top->node->pairs[i].key->line);
                 ytree_free(n);
                 return rc;
             }
         }
         if (top->node->npairs >= YTREE_MAX_MAP_PAIRS) {
             ytree_free(n);
-            return rkc_error_set(err, RKC_ELIMIT, "%s: mapping with more than %d keys",
-                                 ld->file, YTREE_MAX_MAP_PAIRS);
+            return rkc_error_set(err, RKC_ELIMIT, "%s: mapping with more than %d keys", ld->file,
+                                 YTREE_MAX_MAP_PAIRS);
         }
         top->pending_key = n;
         return RKC_OK;
@@ -230,8 +229,8 @@ static enum rkc_err on_event(struct loader *ld, const yaml_event_t *ev, struct r
                                  line, col, (const char *)ev->data.alias.anchor);
         cost = count_nodes(ld->anchors[i].node);
         if (cost > ld->budget)
-            return rkc_error_set(err, RKC_ELIMIT, "%s: document has more than %d nodes",
-                                 ld->file, YTREE_MAX_NODES);
+            return rkc_error_set(err, RKC_ELIMIT, "%s: document has more than %d nodes", ld->file,
+                                 YTREE_MAX_NODES);
         ld->budget -= cost - 1;
         n = ytree_dup(ld->anchors[i].node);
         n->line = line;
@@ -261,10 +260,10 @@ enum rkc_err ytree_parse(const char *file, const char *buf, size_t len,
     while (!done && !rc) {
         if (!yaml_parser_parse(&parser, &ev)) {
             if (parser.context)
-                rc = rkc_error_set(err, RKC_ECONFIG, "%s:%zu:%zu: %s %s", file,
-                                   parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-                                   parser.problem ? parser.problem : "syntax error",
-                                   parser.context);
+                rc =
+                    rkc_error_set(err, RKC_ECONFIG, "%s:%zu:%zu: %s %s", file,
+                                  parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+                                  parser.problem ? parser.problem : "syntax error", parser.context);
             else
                 rc = rkc_error_set(err, RKC_ECONFIG, "%s:%zu:%zu: %s", file,
                                    parser.problem_mark.line + 1, parser.problem_mark.column + 1,
@@ -392,12 +391,10 @@ enum rkc_err ytree_get_bool(const char *file, const struct ytree_node *node, con
                             bool *ret, struct rkc_error *err)
 {
     if (!node || !is_plain_bool(node, ret))
-        return rkc_error_set(err, RKC_ECONFIG,
-                             "%s:%zu:%zu: %s must be true or false, not %s%s%s%s", file,
-                             node ? node->line : 0, node ? node->col : 0, what,
+        return rkc_error_set(err, RKC_ECONFIG, "%s:%zu:%zu: %s must be true or false, not %s%s%s%s",
+                             file, node ? node->line : 0, node ? node->col : 0, what,
                              node && node->kind == YTREE_SCALAR ? "'" : "",
-                             node && node->kind == YTREE_SCALAR ? node->str
-                                                                : ytree_kind_name(node),
+                             node && node->kind == YTREE_SCALAR ? node->str : ytree_kind_name(node),
                              node && node->kind == YTREE_SCALAR ? "'" : "",
                              node && node->kind == YTREE_SCALAR && node->style == YTREE_QUOTED
                                  ? " (a quoted string)"
@@ -483,8 +480,7 @@ const char *ytree_suggest(const char *word, const char *const *candidates)
 }
 
 enum rkc_err ytree_check_keys(const char *file, const struct ytree_node *map,
-                              const char *const *allowed, const char *what,
-                              struct rkc_error *err)
+                              const char *const *allowed, const char *what, struct rkc_error *err)
 {
     size_t i;
     const char *const *a;
@@ -504,8 +500,8 @@ enum rkc_err ytree_check_keys(const char *file, const struct ytree_node *map,
             return rkc_error_set(err, RKC_ECONFIG,
                                  "%s:%zu:%zu: unknown key '%s' in %s (did you mean '%s'?)", file,
                                  k->line, k->col, k->str, what, hint);
-        return rkc_error_set(err, RKC_ECONFIG, "%s:%zu:%zu: unknown key '%s' in %s", file,
-                             k->line, k->col, k->str, what);
+        return rkc_error_set(err, RKC_ECONFIG, "%s:%zu:%zu: unknown key '%s' in %s", file, k->line,
+                             k->col, k->str, what);
     }
     return RKC_OK;
 }
@@ -549,10 +545,11 @@ void ytree_map_add_take(struct ytree_node *map, const char *key, struct ytree_no
 /* A string that a YAML 1.1/1.2 reader would take for something else must be quoted. */
 static bool needs_quotes(const char *s)
 {
-    static const char *const special[] = { "", "~", "null", "Null", "NULL", "true", "True",
-                                           "TRUE", "false", "False", "FALSE", "yes", "Yes",
-                                           "YES", "no", "No", "NO", "on", "On", "ON", "off",
-                                           "Off", "OFF", "y", "Y", "n", "N", NULL };
+    static const char *const special[] = { "",     "~",    "null",  "Null",  "NULL",  "true",
+                                           "True", "TRUE", "false", "False", "FALSE", "yes",
+                                           "Yes",  "YES",  "no",    "No",    "NO",    "on",
+                                           "On",   "ON",   "off",   "Off",   "OFF",   "y",
+                                           "Y",    "n",    "N",     NULL };
     const char *const *p;
     char *end;
 
@@ -581,10 +578,9 @@ static int emit_node(yaml_emitter_t *em, const struct ytree_node *node)
     case YTREE_SCALAR: {
         bool plain = node->style == YTREE_PLAIN || !needs_quotes(node->str);
 
-        if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)node->str,
-                                          (int)node->len, plain, !plain,
-                                          plain ? YAML_ANY_SCALAR_STYLE
-                                                : YAML_DOUBLE_QUOTED_SCALAR_STYLE))
+        if (!yaml_scalar_event_initialize(
+                &ev, NULL, NULL, (yaml_char_t *)node->str, (int)node->len, plain, !plain,
+                plain ? YAML_ANY_SCALAR_STYLE : YAML_DOUBLE_QUOTED_SCALAR_STYLE))
             return 0;
         return yaml_emitter_emit(em, &ev);
     }

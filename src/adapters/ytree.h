@@ -92,8 +92,7 @@ enum rkc_err ytree_expect(const char *file, const struct ytree_node *node, enum 
  * "file:line:col: unknown key 'k' in WHAT (did you mean 'x'?)" (suggestion when close).
  */
 enum rkc_err ytree_check_keys(const char *file, const struct ytree_node *map,
-                              const char *const *allowed, const char *what,
-                              struct rkc_error *err);
+                              const char *const *allowed, const char *what, struct rkc_error *err);
 /* Returns: borrowed closest candidate within edit distance 2 (or 1/3 of length), or NULL. */
 const char *ytree_suggest(const char *word, const char *const *candidates);
 
