@@ -82,6 +82,8 @@ const char *http_request_method(const struct http_request *req);
 const char *http_request_path(const struct http_request *req);
 /* A query argument (decoded), NULL if absent. */
 const char *http_request_query(const struct http_request *req, const char *name);
+/* True when the query has the argument, with or without a value ("?verbose"). */
+bool http_request_has_query(const struct http_request *req, const char *name);
 /* A header (case-insensitive), NULL if absent. */
 const char *http_request_header(const struct http_request *req, const char *name);
 const struct strbuf *http_request_body(const struct http_request *req);

@@ -318,7 +318,7 @@ static void h_health(struct apiserver *srv, struct http_request *req, const char
 {
     struct strbuf out = STRBUF_INIT;
     struct rkc_error err;
-    bool verbose = http_request_query(req, "verbose") != NULL;
+    bool verbose = http_request_has_query(req, "verbose");
     bool etcd_ok, enc_ok = true;
     const char *what = path + 1;
 
