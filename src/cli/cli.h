@@ -37,6 +37,7 @@ struct cmd {
 };
 
 /* Command tables defined by cmd_*.c. */
+extern const struct cmd cmd_encrypt;
 extern const struct cmd cmd_version;
 
 /* Prints usage of c (and its subcommands) to stdout. */

@@ -16,7 +16,7 @@
 struct cli_globals arg_globals;
 
 /* Only commands that work are listed here. */
-static const struct cmd *const top_commands[] = { &cmd_version, NULL };
+static const struct cmd *const top_commands[] = { &cmd_encrypt, &cmd_version, NULL };
 
 static const struct cmd rkc_root = {
     "rkc", NULL, "rkc [--config FILE] [--debug] [--quiet] COMMAND [ARGS...]",
