@@ -40,7 +40,7 @@ kc create secret generic s2 -n kube-system --from-literal=k=v >/dev/null
 kc create configmap c1 --from-literal=k=plain >/dev/null
 [ "$(prefix_of /registry/secrets/default/s1 k8s:enc:aescbc:v1:key1:)" = k8s:enc:aescbc:v1:key1: ] ||
     fail "s1 not encrypted with key1"
-etcdctl get /registry/secrets/default/s1 --print-value-only | grep -q hunter2 && fail "plaintext in etcd"
+etcdctl get /registry/secrets/default/s1 --print-value-only | contains hunter2 && fail "plaintext in etcd"
 etcdctl get /registry/configmaps/default/c1 --print-value-only | jq -e '.data.k == "plain"' >/dev/null ||
     fail "configmaps should stay identity"
 [ "$(kc get secret s1 -o jsonpath='{.data.pw}' | base64 -d)" = hunter2 ] || fail "read back"
@@ -83,7 +83,7 @@ echo "this: [is not valid" >"$T/enc.yaml"
 sleep 2.5
 grep -q "reloading encryption provider config .* failed, keeping the previous one" "$T/apiserver.log" ||
     fail "invalid config not logged"
-acurl "$API_URL/metrics" | grep -q 'automatic_reloads_total{status="failure"} 1' || fail "failure metric"
+acurl "$API_URL/metrics" | contains 'automatic_reloads_total{status="failure"} 1' || fail "failure metric"
 kc create secret generic s3 --from-literal=a=b >/dev/null
 [ "$(prefix_of /registry/secrets/default/s3 k8s:enc:aescbc:v1:key2:)" = k8s:enc:aescbc:v1:key2: ] ||
     fail "old config not kept"
@@ -96,7 +96,7 @@ jq -e '.message | contains("/registry/secrets/default/broken")' "$T/resp.json" >
     fail "500 does not name the key: $(cat "$T/resp.json")"
 ok "unreadable value -> 500 naming the etcd key"
 
-acurl "$API_URL/metrics" | grep -q 'transformation_operations_total{status="OK",transformation_type="to_storage",transformer_prefix="k8s:enc:aescbc:v1:"}' ||
+acurl "$API_URL/metrics" | contains 'transformation_operations_total{status="OK",transformation_type="to_storage",transformer_prefix="k8s:enc:aescbc:v1:"}' ||
     fail "transformer metrics"
 ok "metrics"
 echo "all passed"
