@@ -19,8 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (kproto_decode(data, size, &obj, NULL) == RKC_OK) {
         jval_dump(obj, JVAL_COMPACT, &sb);
-        if (jval_parse("fuzz", sb.buf, sb.len, &again, NULL) != RKC_OK ||
-            !jval_equal(obj, again))
+        if (jval_parse("fuzz", sb.buf, sb.len, &again, NULL) != RKC_OK || !jval_equal(obj, again))
             __builtin_trap();
         jval_decref(again);
         jval_decref(obj);
