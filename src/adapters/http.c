@@ -170,7 +170,7 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_re
     if (resp->stream.read) {
         struct http_stream *st = xmemdup(&resp->stream, sizeof(resp->stream));
 
-        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, st,
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, (size_t)16 * 1024, stream_read, st,
                                               stream_free);
         memset(&resp->stream, 0, sizeof(resp->stream));
     } else {

@@ -195,7 +195,7 @@ static bool read_object(struct req_ctx *rc, struct jval **ret)
     {
         const char *k = jval_get_str(obj, "kind", ""), *v = jval_get_str(obj, "apiVersion", "");
 
-        if ((*k && strcmp(k, kind)) || (*v && strcmp(v, "v1"))) {
+        if ((*k && strcmp(k, kind) != 0) || (*v && strcmp(v, "v1") != 0)) {
             char *msg = xasprintf("the object provided is unrecognized (must be of type %s): "
                                   "%s/%s",
                                   kind, v, k);
@@ -358,7 +358,7 @@ static bool validate(struct req_ctx *rc, struct jval *obj, const struct jval *ol
                 cause_add(&c, "FieldValueRequired", "data[tls.key]", "Required value");
         }
         if (ok && old &&
-            strcmp(jval_get_str(old, "type", "Opaque"), jval_get_str(obj, "type", "Opaque")))
+            strcmp(jval_get_str(old, "type", "Opaque"), jval_get_str(obj, "type", "Opaque")) != 0)
             cause_add(&c, "FieldValueInvalid", "type", "Invalid value: \"%s\": field is immutable",
                       jval_get_str(obj, "type", ""));
     } else if (rc->kres == KRES_CONFIGMAPS) {
@@ -400,7 +400,7 @@ static bool validate(struct req_ctx *rc, struct jval *obj, const struct jval *ol
     }
     if (ok && size > APISERVER_MAX_VALUE)
         cause_add(&c, "FieldValueTooLong", rc->kres == KRES_SECRETS ? "data" : "[]",
-                  "Too long: must have at most %u bytes", APISERVER_MAX_VALUE);
+                  "Too long: must have at most %zu bytes", APISERVER_MAX_VALUE);
     if (ok && old && jval_get_bool(old, "immutable", false)) {
         if (!jval_equal(jval_get(old, "data"), jval_get(obj, "data")) ||
             !jval_equal(jval_get(old, "binaryData"), jval_get(obj, "binaryData")))
@@ -429,7 +429,7 @@ static bool check_namespace(struct req_ctx *rc, struct jval *obj)
         jval_del(meta, "namespace");
         return true;
     }
-    if (*ns && strcmp(ns, rc->ns)) {
+    if (*ns && strcmp(ns, rc->ns) != 0) {
         bad_request(rc, "the namespace of the provided object does not match the namespace "
                         "sent on the request");
         return false;
@@ -583,7 +583,7 @@ static enum rkc_err write_update(struct req_ctx *rc, struct jval *obj, const str
 
     rkc_error_init(&err);
     snprintf(num, sizeof(num), "%" PRId64, cur_rev);
-    if (*want_rv && strcmp(want_rv, num)) {
+    if (*want_rv && strcmp(want_rv, num) != 0) {
         conflict(rc, rc->name);
         return RKC_OK;
     }
@@ -618,7 +618,7 @@ static bool name_matches(struct req_ctx *rc, struct jval *obj)
 {
     const char *name = jval_get_str(jval_get(obj, "metadata"), "name", "");
 
-    if (*name && strcmp(name, rc->name)) {
+    if (*name && strcmp(name, rc->name) != 0) {
         char *msg = xasprintf("the name of the object (%s) does not match the name on the URL "
                               "(%s)",
                               name, rc->name);
@@ -817,7 +817,7 @@ static void do_delete(struct req_ctx *rc)
         }
         meta = jval_get(cur, "metadata");
         snprintf(uid, sizeof(uid), "%s", jval_get_str(meta, "uid", ""));
-        if (pre_uid && strcmp(pre_uid, uid)) {
+        if (pre_uid && strcmp(pre_uid, uid) != 0) {
             char *msg = xasprintf("Precondition failed: UID in precondition: %s, UID in object "
                                   "meta: %s",
                                   pre_uid, uid);
@@ -828,7 +828,7 @@ static void do_delete(struct req_ctx *rc)
             jval_decref(cur);
             goto out;
         }
-        if (pre_rv && strcmp(pre_rv, jval_get_str(meta, "resourceVersion", ""))) {
+        if (pre_rv && strcmp(pre_rv, jval_get_str(meta, "resourceVersion", "")) != 0) {
             char *msg = xasprintf("Precondition failed: ResourceVersion in precondition: %s, "
                                   "ResourceVersion in meta: %s",
                                   pre_rv, jval_get_str(meta, "resourceVersion", ""));

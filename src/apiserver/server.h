@@ -28,8 +28,8 @@
 #include "util/error.h"
 #include "util/strbuf.h"
 
-#define APISERVER_MAX_BODY  (3u * 1024 * 1024) /* 3 MiB, as kube-apiserver */
-#define APISERVER_MAX_VALUE (1u * 1024 * 1024) /* Secret/ConfigMap data limit */
+#define APISERVER_MAX_BODY  ((size_t)3 * 1024 * 1024) /* 3 MiB, as kube-apiserver */
+#define APISERVER_MAX_VALUE ((size_t)1024 * 1024)     /* Secret/ConfigMap data limit */
 
 struct apiserver_options {
     const char *etcd_servers;

@@ -260,7 +260,7 @@ void h_watch(struct req_ctx *rc)
         watch_free(w);
         return;
     }
-    if (q_rv && *q_rv && strcmp(q_rv, "0")) {
+    if (q_rv && *q_rv && strcmp(q_rv, "0") != 0) {
         char *e;
         long long v = strtoll(q_rv, &e, 10);
 
