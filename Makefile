@@ -20,7 +20,7 @@ run: deps
 	./scripts/run-local build/release
 
 # Installs what tests need, builds, runs every test (dev preset), then the unit tests under asan.
-test: deps
+test: deps lint
 	$(MAKE) --no-print-directory build PRESET=dev
 	$(MAKE) --no-print-directory build PRESET=asan
 	cd build/asan && ctest --output-on-failure -j $(JOBS) -LE integration
@@ -42,7 +42,7 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 lint:
-	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h') && echo "lint: clang-format clean"
 
 clean:
 	rm -rf build

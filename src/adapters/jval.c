@@ -38,7 +38,14 @@ enum rkc_err jval_parse(const char *file, const char *buf, size_t len, struct jv
     json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
 
     if (!j)
+<<<<<<< HEAD
         return rkc_error_set(err, RKC_ECONFIG, "%s:%d:%d: %s", file, je.line, je.column, je.text);
+=======
+        /* jansson says column 0 at the start of a line (e.g. a truncated file ending in a
+         * newline); positions are 1-based everywhere else in rkc. */
+        return rkc_error_set(err, RKC_ECONFIG, "%s:%d:%d: %s", file, je.line < 1 ? 1 : je.line,
+                             je.column < 1 ? 1 : je.column, je.text);
+>>>>>>> main
     *ret = V(j);
     return RKC_OK;
 }
@@ -269,6 +276,36 @@ void jval_array_append_take(struct jval *arr, struct jval *value)
     RKC_ASSERT(jval_is_array(arr));
     if (json_array_append_new(J(arr), J(value)) < 0)
         RKC_BUG("json_array_append_new failed");
+}
+
+void jval_wipe_strings(struct jval *v)
+{
+    const char *key;
+    json_t *child;
+    size_t i;
+
+    if (!v)
+        return;
+    if (json_is_string(J(v))) {
+        /* jansson owns a private malloc'd copy of every string value. */
+        union {
+            const char *c;
+            char *m;
+        } u;
+
+        u.c = json_string_value(J(v));
+        rkc_wipe(u.m, json_string_length(J(v)));
+    } else if (json_is_object(J(v))) {
+        json_object_foreach(J(v), key, child)
+        {
+            jval_wipe_strings(V(child));
+        }
+    } else if (json_is_array(J(v))) {
+        json_array_foreach(J(v), i, child)
+        {
+            jval_wipe_strings(V(child));
+        }
+    }
 }
 
 void jval_array_remove(struct jval *arr, size_t idx)

@@ -81,4 +81,11 @@ struct jval *jval_array_get(const struct jval *arr, size_t idx);
 void jval_array_append_take(struct jval *arr, struct jval *value);
 void jval_array_remove(struct jval *arr, size_t idx);
 
+/*
+ * Overwrites the bytes of every string value inside v with zeros (object keys are kept), for
+ * values that held key material and are about to be released. Only for a caller that holds
+ * the last reference: every holder sees the wiped strings.
+ */
+void jval_wipe_strings(struct jval *v);
+
 #endif

@@ -30,20 +30,22 @@ struct cmd {
     const char *name;
     /* argv[0] is the command name; getopt_long starts at 1. */
     int (*fn)(int argc, char **argv);
-    const char *usage;   /* "rkc config validate [--config FILE]" */
-    const char *summary; /* one line for --help listings */
+    const char *usage;            /* "rkc config validate [--config FILE]" */
+    const char *summary;          /* one line for --help listings */
     const struct cmd *const *sub; /* NULL-terminated subcommands, or NULL for a leaf */
-    const char *help;      /* extra paragraph printed by --help, or NULL */
+    const char *help;             /* extra paragraph printed by --help, or NULL */
 };
 
 /* Command tables defined by cmd_*.c. */
 extern const struct cmd cmd_encrypt;
 extern const struct cmd cmd_version;
+extern const struct cmd cmd_config;
 
 /* Prints usage of c (and its subcommands) to stdout. */
 void cli_print_help(const struct cmd *c, const char *path);
 /* Prints "error: msg" and "usage: ..." to stderr; returns CLI_USAGE. */
-int cli_usage_error(const struct cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_usage_error(const struct cmd *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Logs err's message at error level; returns CLI_FAIL. */
 int cli_fail(const struct rkc_error *err);
 /* True when argv holds -h/--help (before a "--"). */

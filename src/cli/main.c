@@ -10,17 +10,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/log.h"
 #include "util/banned.h"
+#include "util/log.h"
 
 struct cli_globals arg_globals;
 
 /* Only commands that work are listed here. */
-static const struct cmd *const top_commands[] = { &cmd_encrypt, &cmd_version, NULL };
+static const struct cmd *const top_commands[] = { &cmd_config, &cmd_encrypt, &cmd_version, NULL };
 
 static const struct cmd rkc_root = {
-    "rkc", NULL, "rkc [--config FILE] [--debug] [--quiet] COMMAND [ARGS...]",
-    "Kubernetes control plane with managed encryption at rest for Secrets", top_commands,
+    "rkc",
+    NULL,
+    "rkc [--config FILE] [--debug] [--quiet] COMMAND [ARGS...]",
+    "Kubernetes control plane with managed encryption at rest for Secrets",
+    top_commands,
     "Global options (accepted before or after COMMAND):\n"
     "  --config FILE   cluster file (default: cluster.yml; env RKE_CONFIG, then RKC_CONFIG)\n"
     "  --debug         debug logging\n"
@@ -180,8 +183,7 @@ int main(int argc, char **argv)
         if (!next) {
             if (c->fn)
                 break;
-            return cli_usage_error(c, "unknown command '%s' (see '%s --help')", argv[first],
-                                   path);
+            return cli_usage_error(c, "unknown command '%s' (see '%s --help')", argv[first], path);
         }
         snprintf(path + strlen(path), sizeof(path) - strlen(path), " %s", next->name);
         c = next;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/banned.h"
+
 const char *rkc_strerror(enum rkc_err code)
 {
     switch (code) {
@@ -50,14 +52,17 @@ void rkc_error_init(struct rkc_error *err)
 
 enum rkc_err rkc_error_set(struct rkc_error *err, enum rkc_err code, const char *fmt, ...)
 {
+    char msg[RKC_ERROR_MAX];
     va_list ap;
 
     if (!err)
         return code;
-    err->code = code;
+    /* Format aside first: callers may pass err->msg itself as an argument. */
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    err->code = code;
+    memcpy(err->msg, msg, sizeof(msg));
     return code;
 }
 
@@ -65,27 +70,24 @@ void rkc_error_prefix(struct rkc_error *err, const char *fmt, ...)
 {
     char pre[RKC_ERROR_MAX];
     char old[RKC_ERROR_MAX];
+    size_t plen, olen;
     va_list ap;
 
     if (!err)
         return;
+    /* Format aside first: callers may pass err->msg itself as an argument. */
     va_start(ap, fmt);
     vsnprintf(pre, sizeof(pre), fmt, ap);
     va_end(ap);
-    {
-    size_t plen = strlen(pre), olen;
-
     memcpy(old, err->msg, sizeof(old));
     old[sizeof(old) - 1] = '\0';
+    plen = strlen(pre);
     olen = strlen(old);
-    if (plen > sizeof(err->msg) - 1)
-        plen = sizeof(err->msg) - 1;
     if (olen > sizeof(err->msg) - 1 - plen)
         olen = sizeof(err->msg) - 1 - plen;
     memcpy(err->msg, pre, plen);
     memcpy(err->msg + plen, old, olen);
     err->msg[plen + olen] = '\0';
-    }
 }
 
 void rkc_bug(const char *file, int line, const char *fmt, ...)

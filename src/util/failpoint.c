@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/banned.h"
+
 bool rkc_failpoint_armed(const char *name)
 {
     const char *list = getenv("RKC_FAILPOINT");

@@ -17,6 +17,8 @@
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
+#include "util/banned.h"
+
 char *fs_dirname(const char *path)
 {
     char *tmp = xstrdup(path);
@@ -41,8 +43,7 @@ static enum rkc_err fsync_dir(const char *dir, struct rkc_error *err)
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
     if (fd < 0)
-        return rkc_error_set(err, RKC_EIO, "cannot open directory '%s': %s", dir,
-                             strerror(errno));
+        return rkc_error_set(err, RKC_EIO, "cannot open directory '%s': %s", dir, strerror(errno));
     if (fsync(fd) < 0 && errno != EINVAL) {
         int e = errno;
 
@@ -116,10 +117,12 @@ out:
 
 enum rkc_err fs_mkdir_p(const char *path, mode_t mode, struct rkc_error *err)
 {
-    char *tmp = xstrdup(path);
     enum rkc_err rc = RKC_OK;
-    char *p;
+    char *tmp, *p;
 
+    if (!path[0])
+        return rkc_error_set(err, RKC_EINVAL, "cannot create a directory with an empty name");
+    tmp = xstrdup(path);
     for (p = tmp + 1;; p++) {
         char c = *p;
 
@@ -170,9 +173,9 @@ enum rkc_err fs_remove_tree(const char *path, struct rkc_error *err)
     DIR *d;
 
     if (lstat(path, &st) < 0)
-        return errno == ENOENT ? RKC_OK
-                               : rkc_error_set(err, RKC_EIO, "cannot stat '%s': %s", path,
-                                               strerror(errno));
+        return errno == ENOENT
+                   ? RKC_OK
+                   : rkc_error_set(err, RKC_EIO, "cannot stat '%s': %s", path, strerror(errno));
     if (!S_ISDIR(st.st_mode))
         return fs_remove(path, err);
     d = opendir(path);
@@ -203,8 +206,7 @@ enum rkc_err fs_lock_acquire(const char *lock_path, struct fs_lock *ret_lock, pi
         *ret_holder = 0;
     fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
-        return rkc_error_set(err, RKC_EIO, "cannot open lock '%s': %s", lock_path,
-                             strerror(errno));
+        return rkc_error_set(err, RKC_EIO, "cannot open lock '%s': %s", lock_path, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
         int e = errno;
 
@@ -219,8 +221,7 @@ enum rkc_err fs_lock_acquire(const char *lock_path, struct fs_lock *ret_lock, pi
             if (ret_holder)
                 *ret_holder = (pid_t)pid;
             close(fd);
-            return rkc_error_set(err, RKC_EBUSY, "lock '%s' is held by pid %ld", lock_path,
-                                 pid);
+            return rkc_error_set(err, RKC_EBUSY, "lock '%s' is held by pid %ld", lock_path, pid);
         }
         close(fd);
         return rkc_error_set(err, RKC_EIO, "cannot lock '%s': %s", lock_path, strerror(e));
@@ -230,8 +231,7 @@ enum rkc_err fs_lock_acquire(const char *lock_path, struct fs_lock *ret_lock, pi
         int e = errno;
 
         close(fd);
-        return rkc_error_set(err, RKC_EIO, "cannot write lock '%s': %s", lock_path,
-                             strerror(e));
+        return rkc_error_set(err, RKC_EIO, "cannot write lock '%s': %s", lock_path, strerror(e));
     }
     ret_lock->fd = fd;
     ret_lock->path = xstrdup(lock_path);

@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/banned.h"
+
 static enum log_level log_level = LOG_INFO;
 static struct timespec log_start;
 static int log_started;

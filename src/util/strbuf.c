@@ -4,12 +4,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 char strbuf_slopbuf[1];
 
@@ -55,10 +58,12 @@ char *strbuf_detach(struct strbuf *sb, size_t *ret_len)
 void strbuf_grow(struct strbuf *sb, size_t extra)
 {
     int new_buf = !sb->alloc;
-    size_t need = sb->len + extra + 1;
+    size_t need;
 
-    if (need < sb->len)
+    /* len + extra + 1 must not wrap (a wrapped sum can land on or above len). */
+    if (extra > SIZE_MAX - 1 - sb->len)
         RKC_BUG("strbuf size overflow");
+    need = sb->len + extra + 1;
     if (new_buf)
         sb->buf = NULL;
     ALLOC_GROW(sb->buf, need, sb->alloc);
@@ -165,8 +170,8 @@ enum rkc_err strbuf_read_file(struct strbuf *sb, const char *path, struct rkc_er
     enum rkc_err rc;
 
     if (fd < 0)
-        return rkc_error_set(err, errno == ENOENT ? RKC_ENOTFOUND : RKC_EIO,
-                             "cannot open '%s': %s", path, strerror(errno));
+        return rkc_error_set(err, errno == ENOENT ? RKC_ENOTFOUND : RKC_EIO, "cannot open '%s': %s",
+                             path, strerror(errno));
     rc = strbuf_read_fd(sb, fd, err);
     close(fd);
     if (rc)

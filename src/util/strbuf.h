@@ -21,7 +21,10 @@ struct strbuf {
 };
 
 extern char strbuf_slopbuf[];
-#define STRBUF_INIT { 0, 0, 0, strbuf_slopbuf }
+#define STRBUF_INIT                                                                                \
+    {                                                                                              \
+        0, 0, 0, strbuf_slopbuf                                                                    \
+    }
 
 void strbuf_init(struct strbuf *sb, size_t hint);
 /* Frees the contents and re-initialises. */

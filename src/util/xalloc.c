@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/banned.h"
+
 static _Noreturn void die_oom(size_t size)
 {
     fprintf(stderr, "fatal: out of memory allocating %zu bytes\n", size);

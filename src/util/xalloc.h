@@ -24,7 +24,7 @@ void rkc_wipe(void *p, size_t n);
 #define ALLOC_GROW(ptr, nr_needed, alloc)                                                          \
     do {                                                                                           \
         if ((nr_needed) > (alloc)) {                                                               \
-            size_t alloc_new_ = (alloc) ? (alloc) * 2 : 8;                                         \
+            size_t alloc_new_ = (alloc) ? (alloc)*2 : 8;                                           \
             if (alloc_new_ < (nr_needed))                                                          \
                 alloc_new_ = (nr_needed);                                                          \
             (ptr) = xreallocarray((ptr), alloc_new_, sizeof(*(ptr)));                              \

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* config_sample: the annotated cluster.yml printed by `rkc config`. */
+#include "core/config.h"
+
+#include "util/banned.h"
+
+static const char sample[] =
+    "# cluster.yml for rkc: an RKE-compatible subset. Reference: docs/cluster-yml.md\n"
+    "cluster_name: local\n"
+    "\n"
+    "# Every node needs an address and at least one role. At least one node must have the\n"
+    "# controlplane role (runs the API server) and one the etcd role.\n"
+    "nodes:\n"
+    "  - address: 127.0.0.1\n"
+    "    # ssh (default; libssh, key or agent) or local (this machine, no SSH)\n"
+    "    transport: local\n"
+    "    role: [controlplane, etcd, worker]\n"
+    "    # hostname_override: node1   # the node's name (default: its address)\n"
+    "    # port: 22                   # ssh port\n"
+    "    # user: root                 # ssh user\n"
+    "    # ssh_key_path: ~/.ssh/id_rsa\n"
+    "\n"
+    "# Where node data goes. Local nodes default to ./.rkc/<node> beside this file.\n"
+    "# prefix_path: /opt/rkc\n"
+    "# ssh_key_path: ~/.ssh/id_rsa\n"
+    "# ssh_agent_auth: false\n"
+    "\n"
+    "services:\n"
+    "  etcd:\n"
+    "    snapshot: false        # recurring snapshots\n"
+    "    retention: 24h\n"
+    "    # extra_args: {heartbeat-interval: \"500\"}\n"
+    "  kube-api:\n"
+    "    # binary: /usr/local/bin/kube-apiserver   # default: the embedded rkc-apiserver\n"
+    "    # service_cluster_ip_range: 10.43.0.0/16\n"
+    "    # extra_args: {v: \"2\"}\n"
+    "    # extra_binds: [\"/var/run/kmsplugin/:/var/run/kmsplugin/\"]\n"
+    "    secrets_encryption_config:\n"
+    "      # Managed encryption: rkc generates a 256-bit aescbc key, deploys the provider\n"
+    "      # config to every controlplane node and rewrites every Secret.\n"
+    "      enabled: true\n"
+    "      # Or give your own EncryptionConfiguration (validated before it is deployed):\n"
+    "      # custom_config:\n"
+    "      #   apiVersion: apiserver.config.k8s.io/v1\n"
+    "      #   kind: EncryptionConfiguration\n"
+    "      #   resources:\n"
+    "      #   - resources: [secrets]\n"
+    "      #     providers:\n"
+    "      #     - aesgcm:\n"
+    "      #         keys:\n"
+    "      #         - name: k-fw5hn\n"
+    "      #           secret: <32 random bytes, base64>\n"
+    "      #     - identity: {}\n"
+    "\n"
+    "# Set to true to make the next 'rkc up' rotate the encryption key once.\n"
+    "# rotate_encryption_key: false\n";
+
+const char *config_sample(void)
+{
+    return sample;
+}
