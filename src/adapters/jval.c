@@ -38,14 +38,10 @@ enum rkc_err jval_parse(const char *file, const char *buf, size_t len, struct jv
     json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
 
     if (!j)
-<<<<<<< HEAD
-        return rkc_error_set(err, RKC_ECONFIG, "%s:%d:%d: %s", file, je.line, je.column, je.text);
-=======
         /* jansson says column 0 at the start of a line (e.g. a truncated file ending in a
          * newline); positions are 1-based everywhere else in rkc. */
         return rkc_error_set(err, RKC_ECONFIG, "%s:%d:%d: %s", file, je.line < 1 ? 1 : je.line,
                              je.column < 1 ? 1 : je.column, je.text);
->>>>>>> main
     *ret = V(j);
     return RKC_OK;
 }
