@@ -440,6 +440,40 @@ void h_openapi_v1(struct apiserver *srv, struct http_response *resp)
     resp_json(resp, 200, srv->openapi);
 }
 
+/*
+ * /openapi/v2: kubectl falls back to it for client-side validation of what the v3 document
+ * cannot answer for (a `kind: List` from `get -o json`, piped into replace -f). It asks for
+ * gnostic protobuf. The document has no definitions, so kubectl skips client-side checks of
+ * every type and the server validates each object (strict) as usual.
+ */
+void h_openapi_v2(const char *accept, struct http_response *resp)
+{
+    static const char pb[] = "\x0a\x03"
+                             "2.0"
+                             "\x12\x15\x0a\x0a"
+                             "Kubernetes"
+                             "\x12\x07"
+                             "v1.32.0";
+
+    if (accept && strstr(accept, "protobuf")) {
+        resp->status = 200;
+        snprintf(resp->content_type, sizeof(resp->content_type), "application/octet-stream");
+        strbuf_reset(&resp->body);
+        strbuf_add(&resp->body, pb, sizeof(pb) - 1);
+    } else {
+        struct jval *doc = jval_object(), *info = jval_object();
+
+        jval_set_str(doc, "swagger", "2.0");
+        jval_set_str(info, "title", "Kubernetes");
+        jval_set_str(info, "version", "v1.32.0");
+        jval_set_take(doc, "info", info);
+        jval_set_take(doc, "paths", jval_object());
+        jval_set_take(doc, "definitions", jval_object());
+        resp_json(resp, 200, doc);
+        jval_decref(doc);
+    }
+}
+
 /* ---- strict field validation ---- */
 
 static const struct schema *schema_by_name(const char *short_name)

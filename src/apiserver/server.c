@@ -516,6 +516,8 @@ static void handle(void *ctx, struct http_request *req, struct http_response *re
             h_openapi_root(srv, resp);
         else if (!strcmp(path, "/openapi/v3/api/v1"))
             h_openapi_v1(srv, resp);
+        else if (!strcmp(path, "/openapi/v2"))
+            h_openapi_v2(http_request_header(req, "Accept"), resp);
         else if (!strcmp(path, "/metrics")) {
             resp->status = 200;
             snprintf(resp->content_type, sizeof(resp->content_type),

@@ -119,6 +119,7 @@ void h_watch(struct req_ctx *rc);
 struct jval *openapi_build(void);
 void h_openapi_root(struct apiserver *srv, struct http_response *resp);
 void h_openapi_v1(struct apiserver *srv, struct http_response *resp);
+void h_openapi_v2(const char *accept, struct http_response *resp);
 /*
  * Strict field validation of obj against the schema of kind. Appends "unknown field \"x.y\""
  * messages (comma separated) to out. Returns the number of problems.

@@ -33,6 +33,12 @@ fail() {
     exit 1
 }
 
+# contains PATTERN: like grep -q, but reads all its input, so that under pipefail the writer
+# never dies of SIGPIPE when the match comes early.
+contains() {
+    grep -- "$1" >/dev/null
+}
+
 ok() {
     echo "ok - $*"
 }

@@ -29,7 +29,7 @@ ok "kubectl create secret generic/tls, configmap, namespace"
 [ "$(kc get secret t1 -o jsonpath='{.type}')" = kubernetes.io/tls ] || fail "t1 type"
 kc get secret t1 -o jsonpath='{.data.tls\.crt}' | base64 -d | cmp - "$T/tls.crt" || fail "t1 crt"
 [ "$(kc get cm c1 -o jsonpath='{.data.k}')" = v ] || fail "c1 data"
-kc get secret s1 -o yaml | grep -q '^  uid: ' || fail "no uid in -o yaml"
+kc get secret s1 -o yaml | contains '^  uid: ' || fail "no uid in -o yaml"
 rv=$(kc get secret s1 -o json | jq -r .metadata.resourceVersion)
 [ "$rv" -gt 0 ] || fail "resourceVersion '$rv'"
 ok "get -o yaml/json"
@@ -44,7 +44,7 @@ etcdctl get /registry/namespaces/demo --print-value-only | jq -e '.status.phase 
 ok "raw values in etcd"
 
 # list across namespaces, selectors, chunking
-kc get secrets -A -o name | sort | tr '\n' ' ' | grep -q 'secret/s1 secret/s2 secret/t1' ||
+kc get secrets -A -o name | sort | tr '\n' ' ' | contains 'secret/s1 secret/s2 secret/t1' ||
     fail "get secrets -A: $(kc get secrets -A -o name)"
 [ "$(kc get secrets -A --no-headers | wc -l)" = 3 ] || fail "get -A count"
 kc label secret s1 tier=gold >/dev/null
@@ -97,7 +97,7 @@ kind: Secret
 metadata: {generateName: gen-, namespace: default}
 data: {a: Yg==}
 EOF
-kc get secrets -o name | grep -q '^secret/gen-.....$' || fail "generateName"
+kc get secrets -o name | contains '^secret/gen-.....$' || fail "generateName"
 ok "replace -f, apply -f, create -f with generateName"
 
 # strict field validation through kubectl

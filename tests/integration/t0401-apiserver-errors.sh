@@ -34,7 +34,7 @@ curl -sf --cacert "$T/pki/ca.crt" "$API_URL/version" | jq -e '.major and .gitVer
 for p in healthz livez readyz; do
     [ "$(curl -sf --cacert "$T/pki/ca.crt" "$API_URL/$p")" = ok ] || fail "/$p"
 done
-curl -sf --cacert "$T/pki/ca.crt" "$API_URL/readyz?verbose" | grep -q '^\[+\]etcd ok' ||
+curl -sf --cacert "$T/pki/ca.crt" "$API_URL/readyz?verbose" | contains '^\[+\]etcd ok' ||
     fail "/readyz?verbose"
 got=$(curl -s -o "$T/resp.json" -w '%{http_code}' --cacert "$T/pki/ca.crt" "$NS/secrets")
 [ "$got" = 401 ] && jq -e '.reason == "Unauthorized" and .code == 401' "$T/resp.json" >/dev/null ||
@@ -150,6 +150,28 @@ acurl -N --max-time 3 "$NS/secrets?watch=1&resourceVersion=$rv" >"$T/watch.jsonl
 jq -e -s 'map(select(.type == "DELETED" and .object.metadata.name == "p1")) | length == 1' \
     "$T/watch.jsonl" >/dev/null || fail "watch from rv: $(cat "$T/watch.jsonl")"
 ok "watch from resourceVersion, 410 ERROR event when compacted"
+
+# idle and half-sent connections do not hold the server: 100 of them open, requests still served
+/usr/bin/python3 - "$API_PORT" >"$T/idle.out" 2>&1 <<'PY' &
+import socket, sys, time
+socks = []
+for i in range(100):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    if i % 2:
+        s.sendall(b"\x16\x03\x01")  # a TLS record header and nothing more
+    socks.append(s)
+print("open", flush=True)
+time.sleep(8)
+PY
+idle_pid=$!
+LIB_PIDS+=($idle_pid)
+wait_for 10 grep -q open "$T/idle.out" || fail "idle connections not opened: $(cat "$T/idle.out")"
+for _ in 1 2 3; do
+    got=$(acurl -o /dev/null -w '%{http_code}' --max-time 5 "$NS/secrets") || true
+    [ "$got" = 200 ] || fail "request while 100 idle connections are open: $got"
+done
+kill "$idle_pid" 2>/dev/null || true
+ok "idle connections do not block requests"
 
 # metrics
 acurl "$API_URL/metrics" >"$T/metrics"
