@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "util/banned.h"
+#include "core/pki.h"
 #include "util/fs.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
@@ -133,12 +134,14 @@ void components_etcd_argv(const struct cluster_config *cfg, const struct config_
     struct strbuf url = STRBUF_INIT, peers = STRBUF_INIT, peer_url = STRBUF_INIT;
     char *data = components_path(n, "var/lib/etcd");
     char *cert = NULL, *key = NULL, *ca = components_ssl_path(n, "kube-ca.pem");
+    char *entry = pki_etcd_cert_name(n->name);
     char file[512];
 
-    snprintf(file, sizeof(file), "kube-etcd-%s.pem", n->name);
+    snprintf(file, sizeof(file), "%s.pem", entry);
     cert = components_ssl_path(n, file);
-    snprintf(file, sizeof(file), "kube-etcd-%s-key.pem", n->name);
+    snprintf(file, sizeof(file), "%s-key.pem", entry);
     key = components_ssl_path(n, file);
+    free(entry);
     strbuf_addstr(&url, "https://");
     add_host(&url, n->address);
     strbuf_addf(&url, ":%d", COMPONENTS_ETCD_CLIENT_PORT);

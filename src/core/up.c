@@ -1,0 +1,992 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * up: rkc up / rkc remove. The order is RKE's: certificates, etcd plane, control plane,
+ * then the encryption state cluster.yml asks for (DESIGN.md §4 via encop), then the
+ * kubeconfig. The encop environment (apply, rewrite, verify) is implemented here on top of
+ * the transports, the runtime, the kube client and the etcd client.
+ */
+#include "core/up.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "adapters/etcd.h"
+#include "adapters/kube.h"
+#include "adapters/transport.h"
+#include "core/components.h"
+#include "core/encop.h"
+#include "core/encplan.h"
+#include "core/kubeconfig.h"
+#include "core/pki.h"
+#include "core/runtime.h"
+#include "core/verify.h"
+#include "crypto/b64.h"
+#include "crypto/keygen.h"
+#include "crypto/transformer.h"
+#include "util/failpoint.h"
+#include "util/fs.h"
+#include "util/strbuf.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+#define ETCD_HEALTH_TIMEOUT_MS      60000
+#define APISERVER_HEALTH_TIMEOUT_MS 60000
+#define STOP_TIMEOUT_MS             15000
+#define PROBE_NAMESPACE             "kube-system"
+#define PROBE_WRITE_NAME            "rkc-encryption-probe"
+#define PROBE_READ_NAME             "rkc-encryption-probe-read"
+#define ETCD_PREFIX                 "/registry"
+
+struct up {
+    const struct cluster_config *cfg;
+    struct rkc_state *st;
+    const struct up_options *o;
+    struct transport **t;     /* per node */
+    unsigned *changed_roles;  /* per node: roles whose certificate files changed */
+    struct pki_bundle *pki;
+    char *tmpdir;             /* private copies of the etcd client certificate */
+    struct etcd_client *etcd;
+    struct kube_client **kube; /* per node, controlplane only, made on first use */
+};
+
+static void notify(struct up *u, enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void notify(struct up *u, enum log_level level, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+
+    if (!u->o->notify)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    u->o->notify(u->o->notify_ctx, level, msg);
+}
+
+static void encop_notify(void *ctx, enum log_level level, const char *msg)
+{
+    notify(ctx, level, "%s", msg);
+}
+
+static char *beside_cluster_file(const char *cluster_file, const char *prefix, const char *suffix)
+{
+    char *dir = fs_dirname(cluster_file);
+    const char *base = strrchr(cluster_file, '/');
+    char *name, *res;
+    size_t n;
+
+    base = base ? base + 1 : cluster_file;
+    n = strlen(base);
+    if (n > 4 && !strcmp(base + n - 4, ".yml"))
+        n -= 4;
+    else if (n > 5 && !strcmp(base + n - 5, ".yaml"))
+        n -= 5;
+    name = xasprintf("%s%.*s%s", prefix, (int)n, base, suffix);
+    res = fs_join(dir, name);
+    free(name);
+    free(dir);
+    return res;
+}
+
+char *up_kubeconfig_path(const struct cluster_config *cfg)
+{
+    return beside_cluster_file(cfg->file, "kube_config_", ".yml");
+}
+
+char *up_state_path(const char *cluster_file)
+{
+    return beside_cluster_file(cluster_file, "", ".rkestate");
+}
+
+/* ---- nodes ---- */
+
+static enum rkc_err open_transports(struct up *u, struct rkc_error *err)
+{
+    size_t i;
+
+    u->t = xcalloc(u->cfg->nnodes, sizeof(*u->t));
+    u->changed_roles = xcalloc(u->cfg->nnodes, sizeof(*u->changed_roles));
+    u->kube = xcalloc(u->cfg->nnodes, sizeof(*u->kube));
+    for (i = 0; i < u->cfg->nnodes; i++) {
+        const struct config_node *n = &u->cfg->nodes[i];
+
+        if (n->transport != CONFIG_TRANSPORT_LOCAL)
+            return rkc_error_set(err, RKC_ESSH,
+                                 "%s:%zu:%zu: node '%s' uses the ssh transport, which this "
+                                 "version of rkc does not have yet (use 'transport: local' for "
+                                 "nodes on this machine)",
+                                 u->cfg->file, n->line, n->col, n->name);
+        u->t[i] = transport_local_new(n->name);
+    }
+    return RKC_OK;
+}
+
+/* ---- certificates ---- */
+
+static enum rkc_err certificates_step(struct up *u, struct rkc_error *err)
+{
+    const struct jval *stored = state_certificates(u->st, STATE_CURRENT);
+    struct pki_request req;
+    struct pki_changes changes;
+    enum rkc_err rc;
+    size_t i, j;
+
+    memset(&changes, 0, sizeof(changes));
+    pki_request_from_config(u->cfg, &req);
+    if (stored && jval_object_size(stored)) {
+        rc = pki_bundle_from_jval(stored, &u->pki, err);
+        if (!rc)
+            rc = pki_bundle_reconcile(u->pki, &req, &changes, err);
+        for (i = 0; !rc && i < changes.nissued; i++)
+            notify(u, LOG_INFO, "[certificates] Issued certificate %s", changes.issued[i]);
+    } else {
+        notify(u, LOG_INFO, "[certificates] Generating CA kubernetes certificates");
+        rc = pki_bundle_generate(&req, &u->pki, err);
+    }
+    pki_request_release(&req);
+    pki_changes_release(&changes);
+    if (rc)
+        return rc;
+    state_set_certificates_take(u->st, STATE_CURRENT, pki_bundle_to_jval(u->pki));
+    state_set_certificates_take(u->st, STATE_DESIRED, pki_bundle_to_jval(u->pki));
+    rc = state_save(u->st, err);
+    if (rc)
+        return rc;
+    for (i = 0; i < u->cfg->nnodes; i++) {
+        const struct config_node *n = &u->cfg->nodes[i];
+        struct pki_file *files = NULL;
+        size_t nfiles = 0;
+
+        rc = pki_bundle_node_files(u->pki, n->roles, n->name, &files, &nfiles, err);
+        for (j = 0; !rc && j < nfiles; j++) {
+            char *path = components_ssl_path(n, files[j].file_name);
+            bool changed = false;
+
+            rc = transport_sync_file(u->t[i], path, files[j].data, files[j].len, files[j].mode,
+                                     &changed, err);
+            if (changed)
+                u->changed_roles[i] |= files[j].roles;
+            free(path);
+        }
+        pki_files_free(files, nfiles);
+        if (rc)
+            return rc;
+        if (u->changed_roles[i])
+            notify(u, LOG_INFO, "[certificates] Deployed certificates to node [%s]", n->name);
+    }
+    return RKC_OK;
+}
+
+/* ---- etcd ---- */
+
+struct etcd_probe {
+    struct up *u;
+    size_t node;
+};
+
+static enum rkc_err etcd_probe_fn(void *ctx, struct rkc_error *err)
+{
+    struct etcd_probe *p = ctx;
+    const struct config_node *n = &p->u->cfg->nodes[p->node];
+    char *ca = components_ssl_path(n, "kube-ca.pem");
+    char *cert = components_ssl_path(n, "kube-etcd-client.pem");
+    char *key = components_ssl_path(n, "kube-etcd-client-key.pem");
+    char *ep = NULL, *a_ca, *a_cert, *a_key, *a_ep;
+    struct strbuf url = STRBUF_INIT;
+    enum rkc_err rc;
+
+    strbuf_addf(&url, "https://%s%s%s:%d", strchr(n->address, ':') ? "[" : "", n->address,
+                strchr(n->address, ':') ? "]" : "", COMPONENTS_ETCD_CLIENT_PORT);
+    ep = strbuf_detach(&url, NULL);
+    a_ca = xasprintf("--cacert=%s", ca);
+    a_cert = xasprintf("--cert=%s", cert);
+    a_key = xasprintf("--key=%s", key);
+    a_ep = xasprintf("--endpoints=%s", ep);
+    {
+        const char *argv[] = { "etcdctl", a_ep, a_ca,   a_cert, a_key, "--command-timeout=3s",
+                               "endpoint", "health", NULL };
+
+        rc = transport_run_ok(p->u->t[p->node], argv, NULL, err);
+    }
+    free(a_ca);
+    free(a_cert);
+    free(a_key);
+    free(a_ep);
+    free(ep);
+    free(ca);
+    free(cert);
+    free(key);
+    return rc;
+}
+
+static enum rkc_err etcd_step(struct up *u, struct rkc_error *err)
+{
+    struct argv_list *argvs = xcalloc(u->cfg->nnodes, sizeof(*argvs));
+    enum rkc_err rc = RKC_OK;
+    size_t i;
+
+    notify(u, LOG_INFO, "[etcd] Building up etcd plane..");
+    for (i = 0; !rc && i < u->cfg->nnodes; i++) {
+        const struct config_node *n = &u->cfg->nodes[i];
+        char *member = components_path(n, "var/lib/etcd/member");
+        const char *test[] = { "test", "-d", member, NULL };
+        struct runtime_component c;
+        int status = 1;
+
+        if (!(n->roles & CONFIG_ROLE_ETCD)) {
+            free(member);
+            continue;
+        }
+        rc = transport_run(u->t[i], test, NULL, 0, NULL, NULL, &status, err);
+        free(member);
+        if (rc)
+            break;
+        components_etcd_argv(u->cfg, n, status == 0, &argvs[i]);
+        c.name = "etcd";
+        c.argv = (const char *const *)argvs[i].v;
+        c.prefix = n->prefix;
+        c.extra_hash = NULL;
+        rc = runtime_ensure(u->t[i], &c, (u->changed_roles[i] & CONFIG_ROLE_ETCD) != 0, NULL, err);
+    }
+    /* All members first, then health: a multi-member cluster needs its quorum up. */
+    for (i = 0; !rc && i < u->cfg->nnodes; i++) {
+        struct etcd_probe probe = { u, i };
+        struct runtime_component c = { "etcd", (const char *const *)argvs[i].v,
+                                       u->cfg->nodes[i].prefix, NULL };
+
+        if (!(u->cfg->nodes[i].roles & CONFIG_ROLE_ETCD))
+            continue;
+        rc = runtime_wait_healthy(u->t[i], &c, etcd_probe_fn, &probe, ETCD_HEALTH_TIMEOUT_MS, err);
+        if (!rc)
+            notify(u, LOG_INFO, "[etcd] Successfully started etcd plane on host [%s]",
+                   u->cfg->nodes[i].name);
+    }
+    for (i = 0; i < u->cfg->nnodes; i++)
+        argv_free(&argvs[i]);
+    free(argvs);
+    return rc;
+}
+
+/* The etcd client rkc itself uses (verify, probes): certificate files in a private dir. */
+static enum rkc_err etcd_client_step(struct up *u, struct rkc_error *err)
+{
+    const struct pki_cert *ca = pki_bundle_get(u->pki, PKI_CA);
+    const struct pki_cert *cl = pki_bundle_get(u->pki, PKI_ETCD_CLIENT);
+    char tmpl[] = "/tmp/rkc-client-XXXXXX";
+    char *ca_path, *cert_path, *key_path, *servers;
+    struct etcd_config ec;
+    enum rkc_err rc;
+
+    if (!ca || !cl)
+        return rkc_error_set(err, RKC_EINTERNAL, "certificate bundle lacks %s or %s", PKI_CA,
+                             PKI_ETCD_CLIENT);
+    if (!mkdtemp(tmpl))
+        return rkc_error_set(err, RKC_EIO, "mkdtemp: %s", strerror(errno));
+    u->tmpdir = xstrdup(tmpl);
+    ca_path = fs_join(u->tmpdir, "ca.pem");
+    cert_path = fs_join(u->tmpdir, "client.pem");
+    key_path = fs_join(u->tmpdir, "client-key.pem");
+    rc = fs_write_atomic(ca_path, ca->cert_pem, strlen(ca->cert_pem), 0600, err);
+    if (!rc)
+        rc = fs_write_atomic(cert_path, cl->cert_pem, strlen(cl->cert_pem), 0600, err);
+    if (!rc)
+        rc = fs_write_atomic(key_path, cl->key_pem, strlen(cl->key_pem), 0600, err);
+    servers = components_etcd_endpoints(u->cfg);
+    memset(&ec, 0, sizeof(ec));
+    ec.servers = servers;
+    ec.cafile = ca_path;
+    ec.certfile = cert_path;
+    ec.keyfile = key_path;
+    if (!rc)
+        rc = etcd_client_new(&ec, &u->etcd, err);
+    free(servers);
+    free(ca_path);
+    free(cert_path);
+    free(key_path);
+    return rc;
+}
+
+/* ---- API servers ---- */
+
+static enum rkc_err kube_for(struct up *u, size_t node, struct kube_client **ret,
+                             struct rkc_error *err)
+{
+    const struct pki_cert *ca = pki_bundle_get(u->pki, PKI_CA);
+    const struct pki_cert *admin = pki_bundle_get(u->pki, PKI_ADMIN);
+    struct kube_config kc;
+    char *url;
+    enum rkc_err rc;
+
+    if (u->kube[node]) {
+        *ret = u->kube[node];
+        return RKC_OK;
+    }
+    url = components_apiserver_url(&u->cfg->nodes[node]);
+    memset(&kc, 0, sizeof(kc));
+    kc.server = url;
+    kc.ca_pem = ca->cert_pem;
+    kc.ca_pem_len = strlen(ca->cert_pem);
+    kc.cert_pem = admin->cert_pem;
+    kc.cert_pem_len = strlen(admin->cert_pem);
+    kc.key_pem = admin->key_pem;
+    kc.key_pem_len = strlen(admin->key_pem);
+    rc = kube_client_new(&kc, &u->kube[node], err);
+    free(url);
+    if (!rc)
+        *ret = u->kube[node];
+    return rc;
+}
+
+struct api_probe {
+    struct up *u;
+    size_t node;
+};
+
+static enum rkc_err api_probe_fn(void *ctx, struct rkc_error *err)
+{
+    struct api_probe *p = ctx;
+    struct kube_client *kc;
+    struct strbuf resp = STRBUF_INIT;
+    long status = 0;
+    enum rkc_err rc = kube_for(p->u, p->node, &kc, err);
+
+    if (!rc)
+        rc = kube_request(kc, "GET", "/readyz", NULL, NULL, 0, &status, &resp, err);
+    if (!rc && status != 200)
+        rc = rkc_error_set(err, RKC_EHTTP, "/readyz answered %ld", status);
+    strbuf_release(&resp);
+    return rc;
+}
+
+/*
+ * Ensures the API server of node runs with whatever provider config file the node has now
+ * (absent: no flag). Restarts it when its flags or that file changed.
+ */
+static enum rkc_err apiserver_ensure(struct up *u, size_t node, bool force, bool *ret_started,
+                                     struct rkc_error *err)
+{
+    const struct config_node *n = &u->cfg->nodes[node];
+    char *enc = components_encryption_path(n);
+    struct strbuf cur = STRBUF_INIT;
+    struct argv_list argv = { 0 };
+    struct runtime_component c;
+    struct api_probe probe = { u, node };
+    char hash[ENCCONFIG_HASH_SIZE] = "";
+    bool has_file, started = false;
+    enum rkc_err rc;
+
+    has_file = !transport_read_file(u->t[node], enc, &cur, NULL);
+    if (has_file)
+        encconfig_hash_bytes(cur.buf, cur.len, hash);
+    strbuf_release_wipe(&cur);
+    components_apiserver_argv(u->cfg, n, u->o->apiserver_bin, has_file ? enc : NULL, &argv);
+    c.name = "kube-apiserver";
+    c.argv = (const char *const *)argv.v;
+    c.prefix = n->prefix;
+    c.extra_hash = hash;
+    rc = runtime_ensure(u->t[node], &c, force, &started, err);
+    if (!rc)
+        rc = runtime_wait_healthy(u->t[node], &c, api_probe_fn, &probe,
+                                  APISERVER_HEALTH_TIMEOUT_MS, err);
+    if (!rc && started)
+        notify(u, LOG_INFO, "[controlPlane] Successfully started kube-apiserver on host [%s]",
+               n->name);
+    if (ret_started)
+        *ret_started = started;
+    argv_free(&argv);
+    free(enc);
+    return rc;
+}
+
+static enum rkc_err controlplane_step(struct up *u, struct rkc_error *err)
+{
+    enum rkc_err rc = RKC_OK;
+    size_t i;
+
+    notify(u, LOG_INFO, "[controlPlane] Building up Controller Plane..");
+    for (i = 0; !rc && i < u->cfg->nnodes; i++) {
+        if (u->cfg->nodes[i].roles & CONFIG_ROLE_CONTROLPLANE)
+            rc = apiserver_ensure(u, i, (u->changed_roles[i] & CONFIG_ROLE_CONTROLPLANE) != 0,
+                                  NULL, err);
+    }
+    return rc;
+}
+
+/* ---- probes: prove the running servers use the intended config ---- */
+
+static enum rkc_err chain_of(const struct encconfig *cfg, struct encset **ret_set,
+                             const struct xf_chain **ret_chain, struct rkc_error *err)
+{
+    enum rkc_err rc;
+
+    *ret_set = NULL;
+    if (!cfg) {
+        *ret_chain = NULL;
+        return RKC_OK;
+    }
+    rc = encconfig_build(cfg, NULL, ret_set, err);
+    if (!rc)
+        *ret_chain = encset_chain_for(*ret_set, "secrets");
+    return rc;
+}
+
+static void probe_object(const char *name, const char *value_b64, struct strbuf *out)
+{
+    strbuf_addf(out,
+                "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"%s\","
+                "\"namespace\":\"%s\",\"labels\":{\"app.kubernetes.io/managed-by\":\"rkc\"}},"
+                "\"type\":\"Opaque\",\"data\":{\"probe\":\"%s\"}}",
+                name, PROBE_NAMESPACE, value_b64);
+}
+
+/* Writes a probe Secret through node's API server and checks its raw etcd prefix. */
+static enum rkc_err probe_writer(struct up *u, size_t node, const struct xf_chain *chain,
+                                 struct rkc_error *err)
+{
+    const char *key = ETCD_PREFIX "/secrets/" PROBE_NAMESPACE "/" PROBE_WRITE_NAME;
+    struct strbuf body = STRBUF_INIT, resp = STRBUF_INIT, want = STRBUF_INIT, b64 = STRBUF_INIT;
+    unsigned char rnd[16];
+    struct kube_client *kc;
+    struct etcd_kv kv;
+    bool found = false;
+    long status = 0;
+    enum rkc_err rc;
+
+    memset(&kv, 0, sizeof(kv));
+    rc = kube_for(u, node, &kc, err);
+    if (!rc)
+        rc = keygen_random(rnd, sizeof(rnd), err);
+    if (rc)
+        goto out;
+    b64_encode(rnd, sizeof(rnd), &b64);
+    probe_object(PROBE_WRITE_NAME, b64.buf, &body);
+    rc = kube_request(kc, "PUT", "/api/v1/namespaces/" PROBE_NAMESPACE "/secrets/" PROBE_WRITE_NAME,
+                      "application/json", body.buf, body.len, &status, &resp, err);
+    if (!rc && status == 404) {
+        strbuf_reset(&resp);
+        rc = kube_request(kc, "POST", "/api/v1/namespaces/" PROBE_NAMESPACE "/secrets",
+                          "application/json", body.buf, body.len, &status, &resp, err);
+    }
+    if (!rc && (status < 200 || status > 299))
+        rc = rkc_error_set(err, RKC_EHTTP, "writing the probe secret answered HTTP %ld", status);
+    if (!rc)
+        rc = etcd_get(u->etcd, key, &kv, &found, NULL, err);
+    if (!rc && !found)
+        rc = rkc_error_set(err, RKC_ENOTFOUND, "probe secret '%s' not found in etcd", key);
+    if (rc)
+        goto out;
+    if (chain) {
+        rc = xf_chain_writer_prefix(chain, &want, err);
+        if (rc)
+            goto out;
+    }
+    if (want.len ? (kv.value_len < want.len || memcmp(kv.value, want.buf, want.len))
+                 : (kv.value_len >= 8 && !memcmp(kv.value, "k8s:enc:", 8))) {
+        size_t show = 0;
+
+        while (show < kv.value_len && show < 64 && kv.value[show] >= 0x20 && kv.value[show] < 0x7f)
+            show++;
+        rc = rkc_error_set(err, RKC_EIO,
+                           "API server on node '%s' does not write with the intended provider: "
+                           "probe stored as '%.*s...', expected '%s'",
+                           u->cfg->nodes[node].name, (int)(show < 40 ? show : 40), kv.value,
+                           want.len ? want.buf : "plaintext");
+    }
+out:
+    etcd_kv_release(&kv);
+    strbuf_release(&body);
+    strbuf_release(&resp);
+    strbuf_release(&want);
+    strbuf_release(&b64);
+    return rc;
+}
+
+/*
+ * For every keyed reader provider of `readable` that the running config is not writing
+ * with: seal a probe with that provider alone, put it in etcd, read it through the server.
+ */
+static enum rkc_err probe_readers(struct up *u, size_t node, const struct encconfig *readable,
+                                  struct rkc_error *err)
+{
+    const char *key = ETCD_PREFIX "/secrets/" PROBE_NAMESPACE "/" PROBE_READ_NAME;
+    const struct encconfig_provider **providers = NULL;
+    size_t np = readable ? encconfig_lookup(readable, "secrets", &providers, NULL) : 0, i;
+    enum rkc_err rc = RKC_OK;
+
+    for (i = 0; !rc && i < np; i++) {
+        const struct encconfig_provider *p = providers[i];
+        struct encconfig *one;
+        struct encconfig_resource *res;
+        struct encset *set = NULL;
+        struct strbuf body = STRBUF_INIT, sealed = STRBUF_INIT, resp = STRBUF_INIT;
+        struct strbuf b64 = STRBUF_INIT;
+        unsigned char rnd[16];
+        struct kube_client *kc;
+        long status = 0;
+        bool ok = false;
+
+        if (p->kind == ENCCONFIG_IDENTITY || p->kind == ENCCONFIG_KMS || !p->nkeys)
+            continue;
+        one = encconfig_new("<probe>");
+        res = encconfig_add_resource(one);
+        encconfig_resource_add_name(res, "secrets");
+        {
+            struct encconfig_provider *q = encconfig_resource_add_provider(res, p->kind);
+
+            encconfig_provider_add_key(q, p->keys[p->nkeys - 1].name, p->keys[p->nkeys - 1].secret,
+                                       p->keys[p->nkeys - 1].secret_len);
+        }
+        rc = encconfig_build(one, NULL, &set, err);
+        if (!rc)
+            rc = keygen_random(rnd, sizeof(rnd), err);
+        if (!rc) {
+            b64_encode(rnd, sizeof(rnd), &b64);
+            strbuf_addf(&body,
+                        "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"%s\","
+                        "\"namespace\":\"%s\",\"uid\":\"00000000-0000-4000-8000-000000000001\","
+                        "\"creationTimestamp\":\"2024-01-01T00:00:00Z\"},\"type\":\"Opaque\","
+                        "\"data\":{\"probe\":\"%s\"}}",
+                        PROBE_READ_NAME, PROBE_NAMESPACE, b64.buf);
+            rc = xf_chain_write(encset_chain_for(set, "secrets"), key,
+                                (const uint8_t *)body.buf, body.len, &sealed, err);
+        }
+        if (!rc)
+            rc = etcd_cas_put(u->etcd, key, sealed.buf, sealed.len, -1, &ok, NULL, err);
+        if (!rc)
+            rc = kube_for(u, node, &kc, err);
+        if (!rc)
+            rc = kube_request(kc, "GET",
+                              "/api/v1/namespaces/" PROBE_NAMESPACE "/secrets/" PROBE_READ_NAME,
+                              NULL, NULL, 0, &status, &resp, err);
+        if (!rc && (status != 200 || !strstr(resp.buf, b64.buf)))
+            rc = rkc_error_set(err, RKC_EIO,
+                               "API server on node '%s' cannot read values written with key "
+                               "'%s' (HTTP %ld)",
+                               u->cfg->nodes[node].name, p->keys[p->nkeys - 1].name, status);
+        encset_free(set);
+        encconfig_free(one);
+        strbuf_release(&body);
+        strbuf_release_wipe(&sealed);
+        strbuf_release(&resp);
+        strbuf_release(&b64);
+    }
+    free(providers);
+    if (np) {
+        int64_t deleted = 0;
+
+        if (!rc)
+            rc = etcd_delete_prefix(u->etcd, key, &deleted, err);
+    }
+    return rc;
+}
+
+/* ---- the encop environment ---- */
+
+static enum rkc_err env_apply(void *ctx, const struct encconfig *cfg,
+                              const struct encconfig *readable, struct rkc_error *err)
+{
+    struct up *u = ctx;
+    struct strbuf text = STRBUF_INIT;
+    struct encset *set = NULL;
+    const struct xf_chain *chain = NULL;
+    char hex[65];
+    enum rkc_err rc = RKC_OK;
+    size_t i;
+
+    if (cfg)
+        rc = encop_config_to_text(cfg, &text, hex, err);
+    if (!rc)
+        rc = chain_of(cfg, &set, &chain, err);
+    /* One node at a time, each healthy and confirmed before the next. */
+    for (i = 0; !rc && i < u->cfg->nnodes; i++) {
+        const struct config_node *n = &u->cfg->nodes[i];
+        char *enc;
+        bool changed = false, started = false;
+
+        if (!(n->roles & CONFIG_ROLE_CONTROLPLANE))
+            continue;
+        enc = components_encryption_path(n);
+        if (cfg) {
+            rc = transport_sync_file(u->t[i], enc, text.buf, text.len, 0600, &changed, err);
+            if (!rc && changed)
+                notify(u, LOG_INFO,
+                       "[encryption] Deployed encryption provider configuration (%s) to node "
+                       "[%s]",
+                       enc, n->name);
+        } else {
+            struct strbuf cur = STRBUF_INIT;
+
+            changed = !transport_read_file(u->t[i], enc, &cur, NULL);
+            strbuf_release_wipe(&cur);
+        }
+        free(enc);
+        if (rc)
+            break;
+        rkc_failpoint("up-apply-after-deploy");
+        if (!cfg && changed) {
+            /* Drop the flag first (restart), then the file. */
+            char *path = components_encryption_path(n);
+            char *moved = xasprintf("%s.removed", path);
+            struct strbuf cur = STRBUF_INIT;
+
+            rc = transport_read_file(u->t[i], path, &cur, err);
+            if (!rc)
+                rc = transport_write_file(u->t[i], moved, cur.buf, cur.len, 0600, err);
+            if (!rc)
+                rc = transport_remove_file(u->t[i], path, err);
+            strbuf_release_wipe(&cur);
+            if (!rc)
+                notify(u, LOG_INFO,
+                       "[encryption] Removing --encryption-provider-config from kube-apiserver "
+                       "on node [%s]",
+                       n->name);
+            if (!rc)
+                rc = apiserver_ensure(u, i, false, &started, err);
+            if (!rc) {
+                rc = transport_remove_file(u->t[i], moved, err);
+                if (!rc)
+                    notify(u, LOG_INFO,
+                           "[encryption] Removed the encryption provider configuration file "
+                           "from node [%s]",
+                           n->name);
+            }
+            free(moved);
+            free(path);
+        } else {
+            if (changed)
+                notify(u, LOG_INFO, "[encryption] Restarting kube-apiserver on node [%s]",
+                       n->name);
+            rc = apiserver_ensure(u, i, false, &started, err);
+        }
+        if (!rc)
+            rc = probe_writer(u, i, chain, err);
+        if (!rc)
+            rc = probe_readers(u, i, readable, err);
+        if (!rc && (changed || started))
+            notify(u, LOG_INFO,
+                   "[encryption] Confirmed: kube-apiserver on node [%s] writes with %s%s", n->name,
+                   cfg && !encplan_writes_plaintext(cfg, "secrets") ? "the intended provider"
+                                                                    : "identity (plaintext)",
+                   readable ? " and reads the other keys" : "");
+    }
+    encset_free(set);
+    strbuf_release_wipe(&text);
+    return rc;
+}
+
+static size_t first_controlplane(const struct cluster_config *cfg)
+{
+    size_t i;
+
+    for (i = 0; i < cfg->nnodes; i++) {
+        if (cfg->nodes[i].roles & CONFIG_ROLE_CONTROLPLANE)
+            return i;
+    }
+    return 0;
+}
+
+static enum rkc_err env_rewrite(void *ctx, const char *resource, struct rkc_error *err)
+{
+    struct up *u = ctx;
+    struct rewrite_options ro;
+    struct rewrite_result res;
+    struct rewrite_api api;
+    struct kube_client *kc;
+    enum rkc_err rc;
+    size_t i;
+
+    rc = kube_for(u, first_controlplane(u->cfg), &kc, err);
+    if (rc)
+        return rc;
+    rewrite_api_from_kube(kc, &api);
+    memset(&ro, 0, sizeof(ro));
+    ro.resource = resource;
+    ro.workers = u->o->rewrite_workers;
+    ro.progress = u->o->progress;
+    ro.progress_ctx = u->o->progress_ctx;
+    rewrite_result_init(&res);
+    rc = rewrite_run(&api, &ro, &res, err);
+    if (!rc && res.failed) {
+        struct strbuf names = STRBUF_INIT;
+
+        for (i = 0; i < res.nfailures && i < 5; i++)
+            strbuf_addf(&names, "%s%s (%s)", i ? ", " : "", res.failures[i].name,
+                        res.failures[i].reason);
+        rc = rkc_error_set(err, RKC_EIO, "%zu %s could not be rewritten: %s%s", res.failed,
+                           resource, names.buf, res.failed > 5 ? ", ..." : "");
+        strbuf_release(&names);
+    }
+    if (!rc)
+        notify(u, LOG_INFO, "[encryption] Rewrote %zu %s in %.1fs (%zu deleted meanwhile, %zu "
+                            "conflicts retried)",
+               res.rewritten, resource, res.elapsed_s, res.skipped_gone, res.conflicts_retried);
+    rewrite_result_release(&res);
+    return rc;
+}
+
+static enum rkc_err env_verify(void *ctx, const char *resource, const struct encconfig *cfg,
+                               bool *ret_ok, struct rkc_error *err)
+{
+    struct up *u = ctx;
+    struct encset *set = NULL;
+    struct xf_chain *identity = NULL;
+    const struct xf_chain *chain;
+    struct verify_report report;
+    enum rkc_err rc;
+
+    rc = encconfig_build(cfg, NULL, &set, err);
+    if (rc)
+        return rc;
+    chain = encset_chain_for(set, resource);
+    verify_report_init(&report);
+    rc = verify_resource(u->etcd, ETCD_PREFIX, resource, chain, 500, &report, err);
+    if (!rc) {
+        *ret_ok = report.ok;
+        notify(u, report.ok ? LOG_INFO : LOG_WARN,
+               "[encryption] etcd scan of %s: %zu values, %zu on the writer (%s), %zu not on it, "
+               "%zu unreadable",
+               resource, report.total, report.total - report.not_on_writer - report.unreadable,
+               report.writer ? report.writer : "?", report.not_on_writer, report.unreadable);
+    }
+    verify_report_release(&report);
+    xf_chain_free(identity);
+    encset_free(set);
+    return rc;
+}
+
+/* ---- what cluster.yml asks for ---- */
+
+static enum rkc_err desired(struct up *u, struct encconfig **ret_target, enum state_op_kind *ret_kind,
+                            bool *ret_change, struct rkc_error *err)
+{
+    const struct config_secrets_encryption *se = &u->cfg->kube_api.secrets_encryption;
+    struct encconfig *active = NULL, *b = NULL;
+    enum state_enc_mode mode = state_enc_mode(u->st);
+    enum rkc_err rc;
+
+    *ret_target = NULL;
+    *ret_change = false;
+    rc = encop_config_from_text(state_active_config(u->st), &active, err);
+    if (rc)
+        return rc;
+    if (!se->enabled) {
+        if (active) {
+            *ret_kind = STATE_OP_DISABLE;
+            *ret_change = true;
+        }
+    } else if (se->custom_config) {
+        struct encconfig_diag d;
+
+        encconfig_diag_init(&d);
+        rc = encconfig_from_node(u->cfg->file, se->custom_config, &b, &d, err);
+        if (!rc && encconfig_validate(b, false, &d, err)) {
+            struct strbuf sb = STRBUF_INIT;
+
+            encconfig_diag_format(&d, 1u << ENCCONFIG_ERROR, &sb);
+            strbuf_trim_trailing_newline(&sb);
+            rc = rkc_error_set(err, RKC_ECONFIG,
+                               "invalid custom_config (nothing was changed):\n%s", sb.buf);
+            strbuf_release(&sb);
+        }
+        if (!rc) {
+            size_t i;
+
+            for (i = 0; i < d.nr; i++) {
+                struct strbuf sb = STRBUF_INIT;
+
+                if (d.items[i].severity != ENCCONFIG_WARNING)
+                    continue;
+                encconfig_diag_format_item(&d.items[i], &sb);
+                notify(u, LOG_WARN, "[encryption] %s", sb.buf);
+                strbuf_release(&sb);
+            }
+        }
+        encconfig_diag_release(&d);
+        if (!rc && !(active && mode == STATE_ENC_CUSTOM && encconfig_equal(active, b))) {
+            *ret_kind = STATE_OP_APPLY_CUSTOM;
+            *ret_change = true;
+            *ret_target = b;
+            b = NULL;
+        }
+    } else if (!(active && mode == STATE_ENC_MANAGED)) {
+        unsigned char secret[32];
+        char name[8];
+        struct encconfig_managed_key k = { name, secret, sizeof(secret) };
+
+        rc = encconfig_new_key(active, name, secret, err);
+        if (!rc) {
+            notify(u, LOG_INFO, "[encryption] Generated a new 256-bit encryption key %s", name);
+            *ret_target = encconfig_new_managed(&k, NULL, 0, false);
+            *ret_kind = STATE_OP_ENABLE;
+            *ret_change = true;
+        }
+        rkc_wipe(secret, sizeof(secret));
+    }
+    encconfig_free(b);
+    encconfig_free(active);
+    return rc;
+}
+
+static enum rkc_err encryption_step(struct up *u, struct rkc_error *err)
+{
+    struct encop_env env;
+    struct encconfig *target = NULL;
+    enum state_op_kind kind = STATE_OP_ENABLE;
+    bool change = false;
+    enum rkc_err rc;
+    size_t i;
+
+    memset(&env, 0, sizeof(env));
+    env.ctx = u;
+    env.ncontrolplane = config_count_role(u->cfg, CONFIG_ROLE_CONTROLPLANE);
+    env.apply = env_apply;
+    env.rewrite = env_rewrite;
+    env.verify = env_verify;
+    env.notify = encop_notify;
+    (void)i;
+    if (state_operation(u->st)) {
+        rc = encop_run(u->st, &env, err);
+        if (rc)
+            return rc;
+    }
+    rc = desired(u, &target, &kind, &change, err);
+    if (rc || !change) {
+        encconfig_free(target);
+        return rc;
+    }
+    notify(u, LOG_INFO, "[encryption] %s",
+           kind == STATE_OP_DISABLE       ? "Disabling secrets encryption"
+           : kind == STATE_OP_APPLY_CUSTOM ? "Applying the custom encryption configuration"
+                                           : "Enabling managed secrets encryption (aescbc)");
+    rc = encop_begin(u->st, kind, target, err);
+    encconfig_free(target);
+    if (!rc)
+        rc = encop_run(u->st, &env, err);
+    return rc;
+}
+
+static enum rkc_err kubeconfig_step(struct up *u, struct rkc_error *err)
+{
+    const struct pki_cert *ca = pki_bundle_get(u->pki, PKI_CA);
+    const struct pki_cert *admin = pki_bundle_get(u->pki, PKI_ADMIN);
+    char *url = components_apiserver_url(&u->cfg->nodes[first_controlplane(u->cfg)]);
+    char *path = up_kubeconfig_path(u->cfg);
+    struct strbuf out = STRBUF_INIT;
+    bool changed = false;
+    enum rkc_err rc;
+
+    rc = kubeconfig_render(u->cfg->cluster_name, url, ca->cert_pem, admin->cert_pem,
+                           admin->key_pem, &out, err);
+    if (!rc)
+        rc = kubeconfig_write(path, &out, &changed, err);
+    if (!rc && changed)
+        notify(u, LOG_INFO, "Wrote the admin kubeconfig to %s", path);
+    strbuf_release_wipe(&out);
+    free(url);
+    free(path);
+    return rc;
+}
+
+static void up_release(struct up *u)
+{
+    size_t i;
+
+    for (i = 0; u->t && i < u->cfg->nnodes; i++) {
+        transport_free(u->t[i]);
+        kube_client_free(u->kube[i]);
+    }
+    free(u->t);
+    free(u->kube);
+    free(u->changed_roles);
+    etcd_client_free(u->etcd);
+    if (u->tmpdir)
+        fs_remove_tree(u->tmpdir, NULL);
+    free(u->tmpdir);
+    pki_bundle_free(u->pki);
+}
+
+enum rkc_err up_run(const struct cluster_config *cfg, struct rkc_state *st,
+                    const struct up_options *opts, struct rkc_error *err)
+{
+    struct up u;
+    enum rkc_err rc;
+
+    memset(&u, 0, sizeof(u));
+    u.cfg = cfg;
+    u.st = st;
+    u.o = opts;
+    if (state_operation(st)) {
+        rc = state_operation_bump_attempt(st, err);
+        if (!rc)
+            rc = state_save(st, err);
+        if (rc)
+            return rc;
+    }
+    state_set_rke_config_take(st, STATE_DESIRED, config_to_jval(cfg));
+    rc = open_transports(&u, err);
+    if (!rc)
+        rc = certificates_step(&u, err);
+    if (!rc)
+        rc = etcd_step(&u, err);
+    if (!rc)
+        rc = etcd_client_step(&u, err);
+    if (!rc)
+        rc = controlplane_step(&u, err);
+    if (!rc)
+        rc = kubeconfig_step(&u, err);
+    if (!rc)
+        rc = encryption_step(&u, err);
+    if (!rc) {
+        state_set_rke_config_take(st, STATE_CURRENT, config_to_jval(cfg));
+        rc = state_save(st, err);
+    }
+    if (!rc)
+        notify(&u, LOG_INFO, "Finished building Kubernetes cluster successfully");
+    up_release(&u);
+    return rc;
+}
+
+enum rkc_err up_remove(const struct cluster_config *cfg, const struct up_options *opts,
+                       struct rkc_error *err)
+{
+    struct up u;
+    enum rkc_err rc;
+    size_t i;
+
+    memset(&u, 0, sizeof(u));
+    u.cfg = cfg;
+    u.o = opts;
+    rc = open_transports(&u, err);
+    for (i = 0; !rc && i < cfg->nnodes; i++) {
+        const struct config_node *n = &cfg->nodes[i];
+        const char *const comps[] = { "kube-apiserver", "etcd" };
+        size_t c;
+
+        for (c = 0; !rc && c < 2; c++) {
+            rc = runtime_stop(u.t[i], n->prefix, comps[c], STOP_TIMEOUT_MS, err);
+            if (!rc)
+                notify(&u, LOG_INFO, "[remove] Stopped %s on node [%s]", comps[c], n->name);
+        }
+        if (!rc && n->transport == CONFIG_TRANSPORT_LOCAL) {
+            rc = fs_remove_tree(n->prefix, err);
+            if (!rc)
+                notify(&u, LOG_INFO, "[remove] Removed node data %s", n->prefix);
+        }
+    }
+    if (!rc) {
+        char *kc = up_kubeconfig_path(cfg);
+
+        rc = fs_remove(kc, err);
+        free(kc);
+    }
+    up_release(&u);
+    return rc;
+}

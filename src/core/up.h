@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * up: `rkc up` and `rkc remove`. Brings the cluster described by cluster.yml to life and
+ * keeps it there: certificates (pki), etcd on the etcd nodes, the API server on the
+ * controlplane nodes, the admin kubeconfig, and the encryption state cluster.yml asks for,
+ * reached through the resumable operation of encop.
+ *
+ * Re-running with nothing changed restarts nothing. Every step that changes the cluster is
+ * recorded in the state before it acts. Never prints: progress goes to opts->notify (the
+ * CLI logs it in RKE's shape) and rewrite progress to opts->progress.
+ */
+#ifndef RKC_CORE_UP_H
+#define RKC_CORE_UP_H
+
+#include <stdbool.h>
+
+#include "core/config.h"
+#include "core/rewrite.h"
+#include "core/state.h"
+#include "util/error.h"
+#include "util/log.h"
+
+struct up_options {
+    const char *apiserver_bin; /* the embedded rkc-apiserver (absolute path) */
+    unsigned rewrite_workers;  /* 0: REWRITE_DEFAULT_WORKERS */
+    rewrite_progress_fn progress;
+    void *progress_ctx;
+    void (*notify)(void *ctx, enum log_level level, const char *msg);
+    void *notify_ctx;
+};
+
+enum rkc_err up_run(const struct cluster_config *cfg, struct rkc_state *st,
+                    const struct up_options *opts, struct rkc_error *err);
+
+/* Stops every component and removes the nodes' data and the local files rkc wrote. */
+enum rkc_err up_remove(const struct cluster_config *cfg, const struct up_options *opts,
+                       struct rkc_error *err);
+
+/* Returns: new path of the admin kubeconfig: kube_config_<cluster file name> beside it. */
+char *up_kubeconfig_path(const struct cluster_config *cfg);
+/* Returns: new path of the state file: <cluster file name without .yml>.rkestate beside it. */
+char *up_state_path(const char *cluster_file);
+
+#endif
