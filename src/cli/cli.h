@@ -40,6 +40,8 @@ struct cmd {
 extern const struct cmd cmd_encrypt;
 extern const struct cmd cmd_version;
 extern const struct cmd cmd_config;
+extern const struct cmd cmd_up;
+extern const struct cmd cmd_remove;
 
 /* Prints usage of c (and its subcommands) to stdout. */
 void cli_print_help(const struct cmd *c, const char *path);

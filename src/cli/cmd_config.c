@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/config.h"
+#include "core/up.h"
 #include "util/banned.h"
 #include "util/log.h"
 
@@ -70,6 +71,21 @@ static int run_validate(int argc, char **argv)
         return cli_fail(&err);
     for (i = 0; i < cfg->nwarnings; i++)
         log_warn("%s", cfg->warnings[i]);
+    {
+        struct strbuf warnings = STRBUF_INIT;
+        struct encconfig *custom = NULL;
+
+        if (up_custom_config(cfg, &custom, &warnings, &err)) {
+            config_free(cfg);
+            strbuf_release(&warnings);
+            return cli_fail(&err);
+        }
+        strbuf_trim_trailing_newline(&warnings);
+        if (warnings.len)
+            log_warn("%s", warnings.buf);
+        encconfig_free(custom);
+        strbuf_release(&warnings);
+    }
     printf("%s is valid\n", arg_globals.config_path);
     if (plan)
         print_plan(cfg);

@@ -29,11 +29,11 @@
 #include "crypto/b64.h"
 #include "crypto/keygen.h"
 #include "crypto/transformer.h"
+#include "util/banned.h"
 #include "util/failpoint.h"
 #include "util/fs.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
-#include "util/banned.h"
 
 #define ETCD_HEALTH_TIMEOUT_MS      60000
 #define APISERVER_HEALTH_TIMEOUT_MS 60000
@@ -47,10 +47,10 @@ struct up {
     const struct cluster_config *cfg;
     struct rkc_state *st;
     const struct up_options *o;
-    struct transport **t;     /* per node */
-    unsigned *changed_roles;  /* per node: roles whose certificate files changed */
+    struct transport **t;    /* per node */
+    unsigned *changed_roles; /* per node: roles whose certificate files changed */
     struct pki_bundle *pki;
-    char *tmpdir;             /* private copies of the etcd client certificate */
+    char *tmpdir; /* private copies of the etcd client certificate */
     struct etcd_client *etcd;
     struct kube_client **kube; /* per node, controlplane only, made on first use */
 };
@@ -211,7 +211,7 @@ static enum rkc_err etcd_probe_fn(void *ctx, struct rkc_error *err)
     a_key = xasprintf("--key=%s", key);
     a_ep = xasprintf("--endpoints=%s", ep);
     {
-        const char *argv[] = { "etcdctl", a_ep, a_ca,   a_cert, a_key, "--command-timeout=3s",
+        const char *argv[] = { "etcdctl",  a_ep,     a_ca, a_cert, a_key, "--command-timeout=3s",
                                "endpoint", "health", NULL };
 
         rc = transport_run_ok(p->u->t[p->node], argv, NULL, err);
@@ -236,20 +236,15 @@ static enum rkc_err etcd_step(struct up *u, struct rkc_error *err)
     notify(u, LOG_INFO, "[etcd] Building up etcd plane..");
     for (i = 0; !rc && i < u->cfg->nnodes; i++) {
         const struct config_node *n = &u->cfg->nodes[i];
-        char *member = components_path(n, "var/lib/etcd/member");
-        const char *test[] = { "test", "-d", member, NULL };
         struct runtime_component c;
-        int status = 1;
 
-        if (!(n->roles & CONFIG_ROLE_ETCD)) {
-            free(member);
+        if (!(n->roles & CONFIG_ROLE_ETCD))
             continue;
-        }
-        rc = transport_run(u->t[i], test, NULL, 0, NULL, NULL, &status, err);
-        free(member);
-        if (rc)
-            break;
-        components_etcd_argv(u->cfg, n, status == 0, &argvs[i]);
+        /*
+         * Always "new": etcd ignores it once its data directory exists, and a flag that
+         * flipped on the second run would restart etcd for nothing.
+         */
+        components_etcd_argv(u->cfg, n, false, &argvs[i]);
         c.name = "etcd";
         c.argv = (const char *const *)argvs[i].v;
         c.prefix = n->prefix;
@@ -394,8 +389,8 @@ static enum rkc_err apiserver_ensure(struct up *u, size_t node, bool force, bool
     c.extra_hash = hash;
     rc = runtime_ensure(u->t[node], &c, force, &started, err);
     if (!rc)
-        rc = runtime_wait_healthy(u->t[node], &c, api_probe_fn, &probe,
-                                  APISERVER_HEALTH_TIMEOUT_MS, err);
+        rc = runtime_wait_healthy(u->t[node], &c, api_probe_fn, &probe, APISERVER_HEALTH_TIMEOUT_MS,
+                                  err);
     if (!rc && started)
         notify(u, LOG_INFO, "[controlPlane] Successfully started kube-apiserver on host [%s]",
                n->name);
@@ -414,8 +409,8 @@ static enum rkc_err controlplane_step(struct up *u, struct rkc_error *err)
     notify(u, LOG_INFO, "[controlPlane] Building up Controller Plane..");
     for (i = 0; !rc && i < u->cfg->nnodes; i++) {
         if (u->cfg->nodes[i].roles & CONFIG_ROLE_CONTROLPLANE)
-            rc = apiserver_ensure(u, i, (u->changed_roles[i] & CONFIG_ROLE_CONTROLPLANE) != 0,
-                                  NULL, err);
+            rc = apiserver_ensure(u, i, (u->changed_roles[i] & CONFIG_ROLE_CONTROLPLANE) != 0, NULL,
+                                  err);
     }
     return rc;
 }
@@ -500,6 +495,16 @@ static enum rkc_err probe_writer(struct up *u, size_t node, const struct xf_chai
                            u->cfg->nodes[node].name, (int)(show < 40 ? show : 40), kv.value,
                            want.len ? want.buf : "plaintext");
     }
+    if (!rc) {
+        /* The probe has served: leave no object behind in the user's cluster. */
+        strbuf_reset(&resp);
+        rc = kube_request(kc, "DELETE",
+                          "/api/v1/namespaces/" PROBE_NAMESPACE "/secrets/" PROBE_WRITE_NAME, NULL,
+                          NULL, 0, &status, &resp, err);
+        if (!rc && status != 200 && status != 202 && status != 404)
+            rc = rkc_error_set(err, RKC_EHTTP, "deleting the probe secret answered HTTP %ld",
+                               status);
+    }
 out:
     etcd_kv_release(&kv);
     strbuf_release(&body);
@@ -555,8 +560,8 @@ static enum rkc_err probe_readers(struct up *u, size_t node, const struct enccon
                         "\"creationTimestamp\":\"2024-01-01T00:00:00Z\"},\"type\":\"Opaque\","
                         "\"data\":{\"probe\":\"%s\"}}",
                         PROBE_READ_NAME, PROBE_NAMESPACE, b64.buf);
-            rc = xf_chain_write(encset_chain_for(set, "secrets"), key,
-                                (const uint8_t *)body.buf, body.len, &sealed, err);
+            rc = xf_chain_write(encset_chain_for(set, "secrets"), key, (const uint8_t *)body.buf,
+                                body.len, &sealed, err);
         }
         if (!rc)
             rc = etcd_cas_put(u->etcd, key, sealed.buf, sealed.len, -1, &ok, NULL, err);
@@ -662,8 +667,7 @@ static enum rkc_err env_apply(void *ctx, const struct encconfig *cfg,
             free(path);
         } else {
             if (changed)
-                notify(u, LOG_INFO, "[encryption] Restarting kube-apiserver on node [%s]",
-                       n->name);
+                notify(u, LOG_INFO, "[encryption] Restarting kube-apiserver on node [%s]", n->name);
             rc = apiserver_ensure(u, i, false, &started, err);
         }
         if (!rc)
@@ -725,8 +729,9 @@ static enum rkc_err env_rewrite(void *ctx, const char *resource, struct rkc_erro
         strbuf_release(&names);
     }
     if (!rc)
-        notify(u, LOG_INFO, "[encryption] Rewrote %zu %s in %.1fs (%zu deleted meanwhile, %zu "
-                            "conflicts retried)",
+        notify(u, LOG_INFO,
+               "[encryption] Rewrote %zu %s in %.1fs (%zu deleted meanwhile, %zu "
+               "conflicts retried)",
                res.rewritten, resource, res.elapsed_s, res.skipped_gone, res.conflicts_retried);
     rewrite_result_release(&res);
     return rc;
@@ -764,8 +769,43 @@ static enum rkc_err env_verify(void *ctx, const char *resource, const struct enc
 
 /* ---- what cluster.yml asks for ---- */
 
-static enum rkc_err desired(struct up *u, struct encconfig **ret_target, enum state_op_kind *ret_kind,
-                            bool *ret_change, struct rkc_error *err)
+enum rkc_err up_custom_config(const struct cluster_config *cfg, struct encconfig **ret,
+                              struct strbuf *warnings, struct rkc_error *err)
+{
+    const struct config_secrets_encryption *se = &cfg->kube_api.secrets_encryption;
+    struct encconfig *b = NULL;
+    struct encconfig_diag d;
+    enum rkc_err rc;
+
+    *ret = NULL;
+    if (!se->custom_config)
+        return RKC_OK;
+    encconfig_diag_init(&d);
+    rc = encconfig_from_node(cfg->file, se->custom_config, &b, &d, err);
+    if (!rc && encconfig_validate(b, false, &d, err)) {
+        struct strbuf sb = STRBUF_INIT;
+
+        encconfig_diag_format(&d, 1u << ENCCONFIG_ERROR, &sb);
+        strbuf_trim_trailing_newline(&sb);
+        rc = rkc_error_set(err, RKC_ECONFIG,
+                           "invalid services.kube-api.secrets_encryption_config.custom_config "
+                           "(nothing was changed):\n%s",
+                           sb.buf);
+        strbuf_release(&sb);
+    }
+    if (!rc && warnings)
+        encconfig_diag_format(&d, 1u << ENCCONFIG_WARNING, warnings);
+    encconfig_diag_release(&d);
+    if (rc) {
+        encconfig_free(b);
+        return rc;
+    }
+    *ret = b;
+    return RKC_OK;
+}
+
+static enum rkc_err desired(struct up *u, struct encconfig **ret_target,
+                            enum state_op_kind *ret_kind, bool *ret_change, struct rkc_error *err)
 {
     const struct config_secrets_encryption *se = &u->cfg->kube_api.secrets_encryption;
     struct encconfig *active = NULL, *b = NULL;
@@ -783,33 +823,20 @@ static enum rkc_err desired(struct up *u, struct encconfig **ret_target, enum st
             *ret_change = true;
         }
     } else if (se->custom_config) {
-        struct encconfig_diag d;
+        struct strbuf warnings = STRBUF_INIT;
 
-        encconfig_diag_init(&d);
-        rc = encconfig_from_node(u->cfg->file, se->custom_config, &b, &d, err);
-        if (!rc && encconfig_validate(b, false, &d, err)) {
-            struct strbuf sb = STRBUF_INIT;
+        rc = up_custom_config(u->cfg, &b, &warnings, err);
+        if (!rc && warnings.len) {
+            char *line = warnings.buf, *nl;
 
-            encconfig_diag_format(&d, 1u << ENCCONFIG_ERROR, &sb);
-            strbuf_trim_trailing_newline(&sb);
-            rc = rkc_error_set(err, RKC_ECONFIG,
-                               "invalid custom_config (nothing was changed):\n%s", sb.buf);
-            strbuf_release(&sb);
-        }
-        if (!rc) {
-            size_t i;
-
-            for (i = 0; i < d.nr; i++) {
-                struct strbuf sb = STRBUF_INIT;
-
-                if (d.items[i].severity != ENCCONFIG_WARNING)
-                    continue;
-                encconfig_diag_format_item(&d.items[i], &sb);
-                notify(u, LOG_WARN, "[encryption] %s", sb.buf);
-                strbuf_release(&sb);
+            for (; line && *line; line = nl ? nl + 1 : NULL) {
+                nl = strchr(line, '\n');
+                if (nl)
+                    *nl = '\0';
+                notify(u, LOG_WARN, "[encryption] %s", line);
             }
         }
-        encconfig_diag_release(&d);
+        strbuf_release(&warnings);
         if (!rc && !(active && mode == STATE_ENC_CUSTOM && encconfig_equal(active, b))) {
             *ret_kind = STATE_OP_APPLY_CUSTOM;
             *ret_change = true;
@@ -863,7 +890,7 @@ static enum rkc_err encryption_step(struct up *u, struct rkc_error *err)
         return rc;
     }
     notify(u, LOG_INFO, "[encryption] %s",
-           kind == STATE_OP_DISABLE       ? "Disabling secrets encryption"
+           kind == STATE_OP_DISABLE        ? "Disabling secrets encryption"
            : kind == STATE_OP_APPLY_CUSTOM ? "Applying the custom encryption configuration"
                                            : "Enabling managed secrets encryption (aescbc)");
     rc = encop_begin(u->st, kind, target, err);
@@ -883,8 +910,8 @@ static enum rkc_err kubeconfig_step(struct up *u, struct rkc_error *err)
     bool changed = false;
     enum rkc_err rc;
 
-    rc = kubeconfig_render(u->cfg->cluster_name, url, ca->cert_pem, admin->cert_pem,
-                           admin->key_pem, &out, err);
+    rc = kubeconfig_render(u->cfg->cluster_name, url, ca->cert_pem, admin->cert_pem, admin->key_pem,
+                           &out, err);
     if (!rc)
         rc = kubeconfig_write(path, &out, &changed, err);
     if (!rc && changed)
@@ -923,6 +950,15 @@ enum rkc_err up_run(const struct cluster_config *cfg, struct rkc_state *st,
     u.cfg = cfg;
     u.st = st;
     u.o = opts;
+    /* A custom config is checked before anything is touched. */
+    {
+        struct encconfig *custom = NULL;
+
+        rc = up_custom_config(cfg, &custom, NULL, err);
+        encconfig_free(custom);
+        if (rc)
+            return rc;
+    }
     if (state_operation(st)) {
         rc = state_operation_bump_attempt(st, err);
         if (!rc)
@@ -976,9 +1012,16 @@ enum rkc_err up_remove(const struct cluster_config *cfg, const struct up_options
                 notify(&u, LOG_INFO, "[remove] Stopped %s on node [%s]", comps[c], n->name);
         }
         if (!rc && n->transport == CONFIG_TRANSPORT_LOCAL) {
+            char *parent = fs_dirname(n->prefix);
+
             rc = fs_remove_tree(n->prefix, err);
             if (!rc)
                 notify(&u, LOG_INFO, "[remove] Removed node data %s", n->prefix);
+            /* the default ./.rkc/ holder goes too once it is empty */
+            if (!rc && rmdir(parent) < 0 && errno != ENOTEMPTY && errno != ENOENT &&
+                errno != EEXIST)
+                notify(&u, LOG_DEBUG, "could not remove %s: %s", parent, strerror(errno));
+            free(parent);
         }
     }
     if (!rc) {

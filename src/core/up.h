@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "core/rewrite.h"
 #include "core/state.h"
+#include "crypto/encconfig.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -31,6 +32,14 @@ struct up_options {
 
 enum rkc_err up_run(const struct cluster_config *cfg, struct rkc_state *st,
                     const struct up_options *opts, struct rkc_error *err);
+
+/*
+ * Parses and validates services.kube-api.secrets_encryption_config.custom_config (positions
+ * in cluster.yml). *ret is NULL when there is none. warnings (may be NULL) gets one line per
+ * warning. Errors: RKC_ECONFIG listing every problem.
+ */
+enum rkc_err up_custom_config(const struct cluster_config *cfg, struct encconfig **ret,
+                              struct strbuf *warnings, struct rkc_error *err);
 
 /* Stops every component and removes the nodes' data and the local files rkc wrote. */
 enum rkc_err up_remove(const struct cluster_config *cfg, const struct up_options *opts,

@@ -25,11 +25,26 @@ bool rkc_failpoint_armed(const char *name)
     return false;
 }
 
+/* RKC_PAUSEPOINT=NAME:SECONDS makes rkc_failpoint(NAME) sleep instead (lock tests). */
+static void maybe_pause(const char *name)
+{
+    const char *p = getenv("RKC_PAUSEPOINT");
+    size_t n = strlen(name);
+
+    if (p && !strncmp(p, name, n) && p[n] == ':') {
+        unsigned secs = (unsigned)strtoul(p + n + 1, NULL, 10);
+
+        while (secs)
+            secs = sleep(secs);
+    }
+}
+
 void rkc_failpoint(const char *name)
 {
     char msg[256];
     int n;
 
+    maybe_pause(name);
     if (!rkc_failpoint_armed(name))
         return;
     n = snprintf(msg, sizeof(msg), "FATA[0000] failpoint '%s' hit, exiting\n", name);

@@ -4,6 +4,8 @@
  * RKC_FAILPOINT holds NAME (or a comma-separated list containing it), rkc_failpoint(NAME)
  * logs the hit and ends the process at once with _exit(RKC_FAILPOINT_EXIT), like a kill -9
  * would: no atexit handlers, no buffered output flushed.
+ * RKC_PAUSEPOINT=NAME:SECONDS makes the same point sleep instead, so tests can act while a
+ * run is at a known step (e.g. try a second rkc while the first holds the state lock).
  */
 #ifndef RKC_UTIL_FAILPOINT_H
 #define RKC_UTIL_FAILPOINT_H
