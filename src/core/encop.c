@@ -210,6 +210,8 @@ enum rkc_err encop_run(struct rkc_state *st, const struct encop_env *env, struct
     encplan_resources(prev, target, &resources);
 
     while (phase != STATE_PHASE_DONE) {
+        enum state_op_phase acting = phase;
+
         failpoint_phase("before", phase);
         switch (phase) {
         case STATE_PHASE_PREPARE:
@@ -291,6 +293,8 @@ enum rkc_err encop_run(struct rkc_state *st, const struct encop_env *env, struct
                              "--encryption-provider-config flag from the API servers"
                            : "Removing the previous keys from the provider configuration");
             rc = env->apply(env->ctx, target, NULL, err);
+            if (!rc)
+                rkc_failpoint("encop-prune-applied");
             if (!rc) {
                 struct strbuf text = STRBUF_INIT;
                 char hex[65], done[STATE_TIME_SIZE];
@@ -320,7 +324,8 @@ enum rkc_err encop_run(struct rkc_state *st, const struct encop_env *env, struct
         if (rc)
             goto out;
         if (phase != STATE_PHASE_DONE) {
-            failpoint_phase("after", phase);
+            /* acted, not yet recorded: the resume must redo this phase harmlessly */
+            failpoint_phase("after", acting);
             rc = set_phase(st, phase, err);
             if (rc)
                 goto out;
