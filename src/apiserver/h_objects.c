@@ -957,7 +957,8 @@ static void do_list(struct req_ctx *rc)
             etcd_kvs_release(&kvs);
             goto out;
         }
-        rev = kvs.revision;
+        if (!rev)
+            rev = kvs.revision; /* the snapshot every later range reads at */
         for (i = 0; i < kvs.nr; i++) {
             struct jval *obj = NULL;
 
