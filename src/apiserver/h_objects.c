@@ -480,7 +480,17 @@ static void do_get(struct req_ctx *rc)
         store_failed(rc, rc->name, &err);
         return;
     }
-    resp_json(rc->resp, 200, obj);
+    if (table_wanted(http_request_header(rc->http, "Accept"))) {
+        struct jval *t = table_new(rc->kres);
+
+        table_add_row(t, rc->kres, obj);
+        jval_set_take(jval_get(t, "metadata"), "resourceVersion",
+                      jval_incref(jval_get(jval_get(obj, "metadata"), "resourceVersion")));
+        resp_json(rc->resp, 200, t);
+        jval_decref(t);
+    } else {
+        resp_json(rc->resp, 200, obj);
+    }
     jval_decref(obj);
 }
 
@@ -1010,11 +1020,19 @@ static void do_list(struct req_ctx *rc)
             jval_set_int(lmeta, "remainingItemCount", remaining);
         strbuf_release(&tok);
     }
-    list = jval_object();
-    jval_set_str(list, "kind", rc->res->list_kind);
-    jval_set_str(list, "apiVersion", "v1");
+    if (table_wanted(http_request_header(rc->http, "Accept"))) {
+        size_t i;
+
+        list = table_new(rc->kres);
+        for (i = 0; i < jval_array_size(items); i++)
+            table_add_row(list, rc->kres, jval_array_get(items, i));
+    } else {
+        list = jval_object();
+        jval_set_str(list, "kind", rc->res->list_kind);
+        jval_set_str(list, "apiVersion", "v1");
+        jval_set_take(list, "items", jval_incref(items));
+    }
     jval_set_take(list, "metadata", jval_incref(lmeta));
-    jval_set_take(list, "items", jval_incref(items));
     resp_json(rc->resp, 200, list);
 out:
     jval_decref(list);
