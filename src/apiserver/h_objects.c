@@ -80,6 +80,14 @@ static void store_failed(struct req_ctx *rc, const char *name, const struct rkc_
         resp_internal(rc->resp, err);
 }
 
+/* Returns true when the field validation mode asks for warnings about unknown fields. */
+static bool warn_mode(struct req_ctx *rc)
+{
+    const char *fv = http_request_query(rc->http, "fieldValidation");
+
+    return fv && !strcmp(fv, "Warn");
+}
+
 /* Returns true when the field validation mode asks for strictness. */
 static bool strict_mode(struct req_ctx *rc)
 {
@@ -220,6 +228,12 @@ static bool read_object(struct req_ctx *rc, struct jval **ret)
             jval_decref(obj);
             return false;
         }
+        strbuf_release(&probs);
+    } else if (warn_mode(rc)) {
+        struct strbuf probs = STRBUF_INIT;
+
+        if (openapi_unknown_fields(rc->srv->openapi, kind, obj, &probs))
+            snprintf(rc->resp->warning, sizeof(rc->resp->warning), "%s", probs.buf);
         strbuf_release(&probs);
     }
     jval_set_str(obj, "kind", kind);

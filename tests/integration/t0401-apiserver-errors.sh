@@ -83,6 +83,10 @@ jq -e '.message | test("strict decoding error: unknown field \"bogus\"")' "$T/re
 got=$(acurl -o /dev/null -w '%{http_code}' -X POST "${J[@]}" --data '{"kind":"Secret","apiVersion":"v1","metadata":{"name":"ignored"},"bogus":1}' \
     "$NS/secrets?fieldValidation=Ignore")
 [ "$got" = 201 ] || fail "fieldValidation=Ignore: $got"
+acurl -D "$T/headers" -o /dev/null -X POST "${J[@]}" --data '{"kind":"Secret","apiVersion":"v1","metadata":{"name":"warned","bogus2":1}}' \
+    "$NS/secrets?fieldValidation=Warn"
+contains '^Warning: 299 - "unknown field \\"metadata.bogus2\\""' <"$T/headers" ||
+    fail "fieldValidation=Warn header: $(cat "$T/headers")"
 expect_status 404 NotFound "$NS/secrets/nope"
 jq -e '.details.name == "nope" and .details.kind == "secrets" and .message == "secrets \"nope\" not found"' \
     "$T/resp.json" >/dev/null || fail "404 body"
