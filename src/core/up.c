@@ -362,8 +362,57 @@ static enum rkc_err api_probe_fn(void *ctx, struct rkc_error *err)
 }
 
 /*
+ * The provider config hash the running API server reports as loaded (rkc-apiserver's
+ * apiserver_encryption_config_controller_automatic_reload_last_config_info metric), into ret
+ * ("" when it reports none).
+ */
+static enum rkc_err loaded_hash(struct up *u, size_t node, char ret[ENCCONFIG_HASH_SIZE],
+                                struct rkc_error *err)
+{
+    static const char metric[] =
+        "apiserver_encryption_config_controller_automatic_reload_last_config_info{";
+    struct strbuf resp = STRBUF_INIT;
+    struct kube_client *kc;
+    long status = 0;
+    const char *p, *h, *q;
+    enum rkc_err rc = kube_for(u, node, &kc, err);
+
+    ret[0] = '\0';
+    if (!rc)
+        rc = kube_request(kc, "GET", "/metrics", NULL, NULL, 0, &status, &resp, err);
+    if (!rc && status != 200)
+        rc = rkc_error_set(err, RKC_EHTTP, "/metrics answered %ld", status);
+    if (!rc && (p = strstr(resp.buf, metric)) && (h = strstr(p, ",hash=\"")) &&
+        (q = strchr(h + 7, '"')) && (size_t)(q - h - 7) < ENCCONFIG_HASH_SIZE) {
+        memcpy(ret, h + 7, (size_t)(q - h - 7));
+        ret[q - h - 7] = '\0';
+    }
+    strbuf_release(&resp);
+    return rc;
+}
+
+/* Waits until node's API server reports hash as its loaded provider config. */
+static enum rkc_err wait_loaded(struct up *u, size_t node, const char *hash, struct rkc_error *err)
+{
+    char have[ENCCONFIG_HASH_SIZE] = "";
+    struct timespec ts = { 0, 100L * 1000 * 1000 };
+    int i;
+
+    for (i = 0; i < 150; i++) {
+        if (!loaded_hash(u, node, have, NULL) && !strcmp(have, hash))
+            return RKC_OK;
+        nanosleep(&ts, NULL);
+    }
+    return rkc_error_set(err, RKC_ETIMEOUT,
+                         "kube-apiserver on node '%s' did not load the new provider config "
+                         "within 15 s (it reports %s, expected %s); its log says why",
+                         u->cfg->nodes[node].name, have[0] ? have : "none", hash);
+}
+
+/*
  * Ensures the API server of node runs with whatever provider config file the node has now
- * (absent: no flag). Restarts it when its flags or that file changed.
+ * (absent: no flag). Restarts it when its flags changed, or the file changed and it cannot
+ * reload it by itself; a reloading server is waited for until it reports the file loaded.
  */
 static enum rkc_err apiserver_ensure(struct up *u, size_t node, bool force, bool *ret_started,
                                      struct rkc_error *err)
@@ -386,11 +435,13 @@ static enum rkc_err apiserver_ensure(struct up *u, size_t node, bool force, bool
     c.name = "kube-apiserver";
     c.argv = (const char *const *)argv.v;
     c.prefix = n->prefix;
-    c.extra_hash = hash;
+    c.extra_hash = components_apiserver_reloads(u->cfg) ? NULL : hash;
     rc = runtime_ensure(u->t[node], &c, force, &started, err);
     if (!rc)
         rc = runtime_wait_healthy(u->t[node], &c, api_probe_fn, &probe, APISERVER_HEALTH_TIMEOUT_MS,
                                   err);
+    if (!rc && has_file && components_apiserver_reloads(u->cfg))
+        rc = wait_loaded(u, node, hash, err);
     if (!rc && started)
         notify(u, LOG_INFO, "[controlPlane] Successfully started kube-apiserver on host [%s]",
                n->name);
