@@ -16,9 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/banned.h"
 #include "util/log.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 struct http_server {
     struct MHD_Daemon *daemon;

@@ -13,9 +13,10 @@
 #include "apiserver/kproto.h"
 #include "apiserver/server.h"
 #include "crypto/b64.h"
-#include "util/banned.h"
 #include "util/log.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 #define UPDATE_RETRIES 5
 

@@ -10,8 +10,9 @@
 #include <string.h>
 
 #include "apiserver/server.h"
-#include "util/banned.h"
 #include "util/log.h"
+
+#include "util/banned.h"
 
 enum opt_id {
     OPT_ETCD_SERVERS = 256,

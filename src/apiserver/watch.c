@@ -16,9 +16,10 @@
 
 #include "apiserver/kobj.h"
 #include "apiserver/server.h"
-#include "util/banned.h"
 #include "util/log.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 #define QUEUE_MAX       (16u << 20)
 #define HEARTBEAT_S     5

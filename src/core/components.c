@@ -8,10 +8,11 @@
 #include <string.h>
 
 #include "core/pki.h"
-#include "util/banned.h"
 #include "util/fs.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 void argv_push(struct argv_list *a, const char *s)
 {
