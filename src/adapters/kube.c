@@ -77,7 +77,7 @@ enum rkc_err kube_client_new(const struct kube_config *cfg, struct kube_client *
 
     if (!cfg->server || !*cfg->server)
         return rkc_error_set(err, RKC_EINVAL, "no Kubernetes API server given");
-    if (strncmp(cfg->server, "https://", 8) && strncmp(cfg->server, "http://", 7))
+    if (strncmp(cfg->server, "https://", 8) != 0 && strncmp(cfg->server, "http://", 7) != 0)
         return rkc_error_set(err, RKC_EINVAL, "API server '%s' is not an http(s) URL", cfg->server);
     pthread_once(&curl_once, curl_global);
     c = xcalloc(1, sizeof(*c));
@@ -243,7 +243,7 @@ enum rkc_err kube_request(struct kube_client *c, const char *method, const char 
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     } else {
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-        if (body || strcmp(method, "DELETE")) {
+        if (body || strcmp(method, "DELETE") != 0) {
             curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? (const char *)body : "");
             curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? len : 0));
         }
@@ -467,6 +467,7 @@ enum rkc_err kube_client_from_kubeconfig(const char *path, long timeout_ms,
         opt_str(path, ctx, "cluster", &cluster_name, err) ||
         opt_str(path, ctx, "user", &user_name, err))
         goto out;
+    RKC_ASSERT(ctx);
     if (!cluster_name) {
         rkc_error_set(err, RKC_ECONFIG, "%s:%zu:%zu: context '%s' names no cluster", path,
                       ctx->line, ctx->col, current);
@@ -476,6 +477,7 @@ enum rkc_err kube_client_from_kubeconfig(const char *path, long timeout_ms,
         goto out;
     if (user_name && find_named(path, root, "users", "user", user_name, &user, err))
         goto out;
+    RKC_ASSERT(cluster);
     dir = fs_dirname(path);
 
     if (opt_str(path, cluster, "server", &cfg.server, err))
@@ -529,7 +531,6 @@ enum rkc_err kube_client_from_kubeconfig(const char *path, long timeout_ms,
                 free(tf);
                 if (rc)
                     goto out;
-                rc = RKC_ECONFIG;
                 strbuf_trim_trailing_newline(&token);
             }
         }

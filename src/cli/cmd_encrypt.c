@@ -759,7 +759,7 @@ static int run_verify(int argc, char **argv)
         return cli_usage_error(cmd, "missing --provider-config FILE");
     if (!ec.servers)
         return cli_usage_error(cmd, "missing --etcd-endpoints URL[,URL]");
-    if (strcmp(output, "text") && strcmp(output, "json"))
+    if (strcmp(output, "text") != 0 && strcmp(output, "json") != 0)
         return cli_usage_error(cmd, "-o must be 'json' or 'text', not '%s'", output);
     if (!*resource || *resource == '.')
         return cli_usage_error(cmd, "bad --resource '%s'", resource);
