@@ -17,7 +17,9 @@
 
 #include "util/banned.h"
 
-#define POOL_KEEP 64
+#define POOL_KEEP      64
+#define KUBECONFIG_MAX (16u << 20)
+#define TOKEN_MAX      (64u << 10)
 
 struct blob {
     char *data;
@@ -426,7 +428,22 @@ static enum rkc_err data_field(const char *file, const struct ytree_node *map, c
 enum rkc_err kube_client_from_kubeconfig(const char *path, long timeout_ms,
                                          struct kube_client **ret, struct rkc_error *err)
 {
-    struct strbuf buf = STRBUF_INIT, ca = STRBUF_INIT, cert = STRBUF_INIT, key = STRBUF_INIT;
+    struct strbuf buf = STRBUF_INIT;
+    enum rkc_err rc;
+
+    buf.max = KUBECONFIG_MAX;
+    rc = strbuf_read_file(&buf, path, err);
+    if (!rc)
+        rc = kube_client_from_kubeconfig_mem(path, buf.buf, buf.len, timeout_ms, ret, err);
+    strbuf_release_wipe(&buf);
+    return rc;
+}
+
+enum rkc_err kube_client_from_kubeconfig_mem(const char *path, const char *buf, size_t len,
+                                             long timeout_ms, struct kube_client **ret,
+                                             struct rkc_error *err)
+{
+    struct strbuf ca = STRBUF_INIT, cert = STRBUF_INIT, key = STRBUF_INIT;
     struct strbuf token = STRBUF_INIT;
     const struct ytree_node *ctx = NULL, *cluster = NULL, *user = NULL;
     const char *current = NULL, *cluster_name = NULL, *user_name = NULL, *s;
@@ -436,10 +453,7 @@ enum rkc_err kube_client_from_kubeconfig(const char *path, long timeout_ms,
     bool ca_set = false, cert_set = false, key_set = false, b;
     enum rkc_err rc;
 
-    rc = strbuf_read_file(&buf, path, err);
-    if (rc)
-        goto out;
-    rc = ytree_parse(path, buf.buf, buf.len, &root, err);
+    rc = ytree_parse(path, buf, len, &root, err);
     if (rc)
         goto out;
     rc = RKC_ECONFIG;
@@ -527,6 +541,7 @@ enum rkc_err kube_client_from_kubeconfig(const char *path, long timeout_ms,
             if (s) {
                 char *tf = resolve_path(dir, s);
 
+                token.max = TOKEN_MAX;
                 rc = strbuf_read_file(&token, tf, err);
                 free(tf);
                 if (rc)
@@ -552,7 +567,6 @@ enum rkc_err kube_client_from_kubeconfig(const char *path, long timeout_ms,
 out:
     wipe_tree(root);
     ytree_free(root);
-    strbuf_release_wipe(&buf);
     strbuf_release_wipe(&ca);
     strbuf_release_wipe(&cert);
     strbuf_release_wipe(&key);
