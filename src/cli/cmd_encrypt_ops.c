@@ -22,62 +22,26 @@
 
 static int run_rotate_key(int argc, char **argv)
 {
-    static const struct option opts[] = { { "ssh-agent-auth", no_argument, NULL, 'a' },
-                                          { "ignore-docker-version", no_argument, NULL, 'i' },
-                                          { "rewrite-workers", required_argument, NULL, 'w' },
-                                          { NULL, 0, NULL, 0 } };
-    struct cluster_config *cfg = NULL;
-    struct rkc_state *st = NULL;
-    struct cli_progress ui = { isatty(STDERR_FILENO) != 0, 0, false };
-    struct up_options uo;
+    struct cli_cluster cc;
     struct rkc_error err;
-    char *apiserver;
-    long workers = 0;
-    int c, rc = CLI_OK;
+    long workers;
+    int rc = cli_cluster_options(&cmd_encrypt_rotate_key, argc, argv, &workers);
 
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        char *end = NULL;
-
-        if (c == 'w') {
-            workers = strtol(optarg, &end, 10);
-            if (!*optarg || *end || workers < 1 || workers > 256)
-                return cli_usage_error(&cmd_encrypt_rotate_key,
-                                       "--rewrite-workers must be 1..256, not '%s'", optarg);
-        } else if (c != 'a' && c != 'i') {
-            return cli_usage_error(&cmd_encrypt_rotate_key, "unknown option '%s'",
-                                   argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return cli_usage_error(&cmd_encrypt_rotate_key, "unexpected argument '%s'", argv[optind]);
+    if (rc >= 0)
+        return rc;
     rkc_error_init(&err);
     log_info("Rotating cluster secrets encryption key (config %s)", arg_globals.config_path);
-    apiserver = cli_apiserver_path(&err);
-    if (!apiserver)
+    if (cli_cluster_open(&cc, workers, &err))
         return cli_fail(&err);
-    if (cli_load_cluster(&cfg, &st, false, &err)) {
-        free(apiserver);
-        return cli_fail(&err);
-    }
-    memset(&uo, 0, sizeof(uo));
-    uo.apiserver_bin = apiserver;
-    uo.rewrite_workers = (unsigned)workers;
-    uo.progress = cli_on_progress;
-    uo.progress_ctx = &ui;
-    uo.notify = cli_on_notify;
-    uo.notify_ctx = &ui;
-    if (up_rotate(cfg, st, &uo, &err)) {
+    rc = CLI_OK;
+    if (up_rotate(cc.cfg, cc.st, cc.uo, &err)) {
         rc = cli_fail(&err);
-        if (state_operation(st))
+        if (state_operation(cc.st))
             log_error("Every key is kept: the rotation is recorded in %s and resumes where it "
                       "stopped when you run 'rkc encrypt rotate-key' (or 'rkc up') again",
-                      state_path(st));
+                      state_path(cc.st));
     }
-    state_close(st);
-    config_free(cfg);
-    free(apiserver);
+    cli_cluster_close(&cc);
     return rc;
 }
 
