@@ -146,7 +146,8 @@ static enum rkc_err parse_kv(const struct jval *j, struct etcd_kv *kv, struct rk
     kv->value = b64_get(v, strlen(v), &kv->value_len);
     if (!kv->key || !kv->value) {
         etcd_kv_release(kv);
-        return rkc_error_set(err, RKC_EHTTP, "etcd answered a key-value that is not base64");
+        rkc_error_set(err, RKC_EHTTP, "etcd answered a key-value that is not base64");
+        return RKC_EHTTP;
     }
     kv->create_revision = get_i64(j, "create_revision");
     kv->mod_revision = get_i64(j, "mod_revision");
@@ -159,9 +160,11 @@ void etcd_kv_release(struct etcd_kv *kv)
     if (!kv)
         return;
     free(kv->key);
+    kv->key = NULL;
     if (kv->value) {
         rkc_wipe(kv->value, kv->value_len);
         free(kv->value);
+        kv->value = NULL;
     }
     memset(kv, 0, sizeof(*kv));
 }

@@ -170,7 +170,7 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_re
     if (resp->stream.read) {
         struct http_stream *st = xmemdup(&resp->stream, sizeof(resp->stream));
 
-        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, st,
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, (size_t)16 * 1024, stream_read, st,
                                               stream_free);
         memset(&resp->stream, 0, sizeof(resp->stream));
     } else {
@@ -181,6 +181,21 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_re
     if (resp->content_type[0])
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
     MHD_add_response_header(r, "Cache-Control", "no-cache, private");
+    if (resp->warning[0]) {
+        struct strbuf w = STRBUF_INIT;
+        const char *p;
+
+        /* RFC 7234 warn-text is a quoted-string */
+        strbuf_addstr(&w, "299 - \"");
+        for (p = resp->warning; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                strbuf_addch(&w, '\\');
+            strbuf_addch(&w, (unsigned char)*p < 0x20 ? ' ' : *p);
+        }
+        strbuf_addch(&w, '"');
+        MHD_add_response_header(r, "Warning", w.buf);
+        strbuf_release(&w);
+    }
     ret = MHD_queue_response(conn, resp->status ? resp->status : 500, r);
     MHD_destroy_response(r);
     return ret;
@@ -259,6 +274,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(req);
     *con_cls = NULL;
 }
+
+static void on_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 static void on_log(void *cls, const char *fmt, va_list ap)
 {

@@ -157,7 +157,7 @@ static void *reload_main(void *arg)
     struct enc_state *st = arg;
 
     while (!atomic_load(&st->stop)) {
-        struct timespec ts = { 0, 100 * 1000 * 1000 };
+        struct timespec ts = { 0, 100L * 1000 * 1000 };
         int i;
 
         for (i = 0; i < 10 && !atomic_load(&st->stop); i++)

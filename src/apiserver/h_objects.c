@@ -80,6 +80,14 @@ static void store_failed(struct req_ctx *rc, const char *name, const struct rkc_
         resp_internal(rc->resp, err);
 }
 
+/* Returns true when the field validation mode asks for warnings about unknown fields. */
+static bool warn_mode(struct req_ctx *rc)
+{
+    const char *fv = http_request_query(rc->http, "fieldValidation");
+
+    return fv && !strcmp(fv, "Warn");
+}
+
 /* Returns true when the field validation mode asks for strictness. */
 static bool strict_mode(struct req_ctx *rc)
 {
@@ -195,7 +203,7 @@ static bool read_object(struct req_ctx *rc, struct jval **ret)
     {
         const char *k = jval_get_str(obj, "kind", ""), *v = jval_get_str(obj, "apiVersion", "");
 
-        if ((*k && strcmp(k, kind)) || (*v && strcmp(v, "v1"))) {
+        if ((*k && strcmp(k, kind) != 0) || (*v && strcmp(v, "v1") != 0)) {
             char *msg = xasprintf("the object provided is unrecognized (must be of type %s): "
                                   "%s/%s",
                                   kind, v, k);
@@ -220,6 +228,12 @@ static bool read_object(struct req_ctx *rc, struct jval **ret)
             jval_decref(obj);
             return false;
         }
+        strbuf_release(&probs);
+    } else if (warn_mode(rc)) {
+        struct strbuf probs = STRBUF_INIT;
+
+        if (openapi_unknown_fields(rc->srv->openapi, kind, obj, &probs))
+            snprintf(rc->resp->warning, sizeof(rc->resp->warning), "%s", probs.buf);
         strbuf_release(&probs);
     }
     jval_set_str(obj, "kind", kind);
@@ -358,7 +372,7 @@ static bool validate(struct req_ctx *rc, struct jval *obj, const struct jval *ol
                 cause_add(&c, "FieldValueRequired", "data[tls.key]", "Required value");
         }
         if (ok && old &&
-            strcmp(jval_get_str(old, "type", "Opaque"), jval_get_str(obj, "type", "Opaque")))
+            strcmp(jval_get_str(old, "type", "Opaque"), jval_get_str(obj, "type", "Opaque")) != 0)
             cause_add(&c, "FieldValueInvalid", "type", "Invalid value: \"%s\": field is immutable",
                       jval_get_str(obj, "type", ""));
     } else if (rc->kres == KRES_CONFIGMAPS) {
@@ -400,7 +414,7 @@ static bool validate(struct req_ctx *rc, struct jval *obj, const struct jval *ol
     }
     if (ok && size > APISERVER_MAX_VALUE)
         cause_add(&c, "FieldValueTooLong", rc->kres == KRES_SECRETS ? "data" : "[]",
-                  "Too long: must have at most %u bytes", APISERVER_MAX_VALUE);
+                  "Too long: must have at most %zu bytes", APISERVER_MAX_VALUE);
     if (ok && old && jval_get_bool(old, "immutable", false)) {
         if (!jval_equal(jval_get(old, "data"), jval_get(obj, "data")) ||
             !jval_equal(jval_get(old, "binaryData"), jval_get(obj, "binaryData")))
@@ -429,7 +443,7 @@ static bool check_namespace(struct req_ctx *rc, struct jval *obj)
         jval_del(meta, "namespace");
         return true;
     }
-    if (*ns && strcmp(ns, rc->ns)) {
+    if (*ns && strcmp(ns, rc->ns) != 0) {
         bad_request(rc, "the namespace of the provided object does not match the namespace "
                         "sent on the request");
         return false;
@@ -480,7 +494,17 @@ static void do_get(struct req_ctx *rc)
         store_failed(rc, rc->name, &err);
         return;
     }
-    resp_json(rc->resp, 200, obj);
+    if (table_wanted(http_request_header(rc->http, "Accept"))) {
+        struct jval *t = table_new(rc->kres);
+
+        table_add_row(t, rc->kres, obj);
+        jval_set_take(jval_get(t, "metadata"), "resourceVersion",
+                      jval_incref(jval_get(jval_get(obj, "metadata"), "resourceVersion")));
+        resp_json(rc->resp, 200, t);
+        jval_decref(t);
+    } else {
+        resp_json(rc->resp, 200, obj);
+    }
     jval_decref(obj);
 }
 
@@ -583,7 +607,7 @@ static enum rkc_err write_update(struct req_ctx *rc, struct jval *obj, const str
 
     rkc_error_init(&err);
     snprintf(num, sizeof(num), "%" PRId64, cur_rev);
-    if (*want_rv && strcmp(want_rv, num)) {
+    if (*want_rv && strcmp(want_rv, num) != 0) {
         conflict(rc, rc->name);
         return RKC_OK;
     }
@@ -618,7 +642,7 @@ static bool name_matches(struct req_ctx *rc, struct jval *obj)
 {
     const char *name = jval_get_str(jval_get(obj, "metadata"), "name", "");
 
-    if (*name && strcmp(name, rc->name)) {
+    if (*name && strcmp(name, rc->name) != 0) {
         char *msg = xasprintf("the name of the object (%s) does not match the name on the URL "
                               "(%s)",
                               name, rc->name);
@@ -817,7 +841,7 @@ static void do_delete(struct req_ctx *rc)
         }
         meta = jval_get(cur, "metadata");
         snprintf(uid, sizeof(uid), "%s", jval_get_str(meta, "uid", ""));
-        if (pre_uid && strcmp(pre_uid, uid)) {
+        if (pre_uid && strcmp(pre_uid, uid) != 0) {
             char *msg = xasprintf("Precondition failed: UID in precondition: %s, UID in object "
                                   "meta: %s",
                                   pre_uid, uid);
@@ -828,7 +852,7 @@ static void do_delete(struct req_ctx *rc)
             jval_decref(cur);
             goto out;
         }
-        if (pre_rv && strcmp(pre_rv, jval_get_str(meta, "resourceVersion", ""))) {
+        if (pre_rv && strcmp(pre_rv, jval_get_str(meta, "resourceVersion", "")) != 0) {
             char *msg = xasprintf("Precondition failed: ResourceVersion in precondition: %s, "
                                   "ResourceVersion in meta: %s",
                                   pre_rv, jval_get_str(meta, "resourceVersion", ""));
@@ -957,7 +981,8 @@ static void do_list(struct req_ctx *rc)
             etcd_kvs_release(&kvs);
             goto out;
         }
-        rev = kvs.revision;
+        if (!rev)
+            rev = kvs.revision; /* the snapshot every later range reads at */
         for (i = 0; i < kvs.nr; i++) {
             struct jval *obj = NULL;
 
@@ -1009,11 +1034,19 @@ static void do_list(struct req_ctx *rc)
             jval_set_int(lmeta, "remainingItemCount", remaining);
         strbuf_release(&tok);
     }
-    list = jval_object();
-    jval_set_str(list, "kind", rc->res->list_kind);
-    jval_set_str(list, "apiVersion", "v1");
+    if (table_wanted(http_request_header(rc->http, "Accept"))) {
+        size_t i;
+
+        list = table_new(rc->kres);
+        for (i = 0; i < jval_array_size(items); i++)
+            table_add_row(list, rc->kres, jval_array_get(items, i));
+    } else {
+        list = jval_object();
+        jval_set_str(list, "kind", rc->res->list_kind);
+        jval_set_str(list, "apiVersion", "v1");
+        jval_set_take(list, "items", jval_incref(items));
+    }
     jval_set_take(list, "metadata", jval_incref(lmeta));
-    jval_set_take(list, "items", jval_incref(items));
     resp_json(rc->resp, 200, list);
 out:
     jval_decref(list);

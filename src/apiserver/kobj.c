@@ -246,7 +246,7 @@ static bool req_match(const struct req *r, const char *have)
     case OP_EQ:
         return have && !strcmp(have, r->values[0]);
     case OP_NE:
-        return !have || strcmp(have, r->values[0]);
+        return !have || strcmp(have, r->values[0]) != 0;
     case OP_IN:
         for (i = 0; have && i < r->nr_values; i++)
             if (!strcmp(have, r->values[i]))
@@ -314,7 +314,7 @@ enum rkc_err kobj_field_selector_parse(const char *s, bool secrets, struct kobj_
             val++;
         req_add_value(&r, xstrdup(val));
         free(term);
-        if (strcmp(r.key, "metadata.name") && strcmp(r.key, "metadata.namespace") &&
+        if (strcmp(r.key, "metadata.name") != 0 && strcmp(r.key, "metadata.namespace") != 0 &&
             !(secrets && !strcmp(r.key, "type"))) {
             rkc_error_set(err, RKC_EINVAL, "field label not supported: %s", r.key);
             free(r.key);
@@ -389,7 +389,7 @@ enum rkc_err kobj_continue_decode(const char *tok, int64_t *ret_rv, char **ret_s
         rkc_error_set(err, RKC_EINVAL, "continue key is not valid: invalid JSON");
         goto out;
     }
-    if (strcmp(jval_get_str(j, "v", ""), "meta.k8s.io/v1")) {
+    if (strcmp(jval_get_str(j, "v", ""), "meta.k8s.io/v1") != 0) {
         rkc_error_set(err, RKC_EINVAL,
                       "continue key is not valid: server does not recognize this encoding");
         goto out;

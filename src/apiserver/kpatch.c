@@ -127,7 +127,7 @@ static struct jval *walk(struct jval *doc, const struct ptr *p, size_t n)
 static void array_insert_take(struct jval *arr, size_t idx, struct jval *v)
 {
     size_t n = jval_array_size(arr), i;
-    struct jval **tail = xcalloc(n - idx + 1, sizeof(*tail));
+    struct jval **tail = xcalloc(n - idx + 1, sizeof(struct jval *));
 
     for (i = idx; i < n; i++)
         tail[i - idx] = jval_incref(jval_array_get(arr, i));

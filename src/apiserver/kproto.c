@@ -301,6 +301,8 @@ static enum rkc_err decode_object(enum kind kind, const unsigned char *p, size_t
                     if (s.num == 1 && !(rc = str_of(&s, "spec.finalizers", &v, err)))
                         jval_array_append_take(fins, v);
                 }
+                if (!rc && rr < 0)
+                    rc = rkc_error_set(err, RKC_EINVAL, "protobuf: truncated namespace spec");
                 if (jval_array_size(fins))
                     jval_set_take(spec, "finalizers", jval_incref(fins));
                 jval_decref(fins);
@@ -333,7 +335,7 @@ enum rkc_err kproto_decode(const void *buf, size_t len, struct jval **ret, struc
     const char *ks;
     int r;
 
-    if (len < 4 || memcmp(buf, "k8s\0", 4))
+    if (len < 4 || memcmp(buf, "k8s\0", 4) != 0)
         return rkc_error_set(err, RKC_EINVAL, "protobuf: missing the k8s magic prefix");
     b.p = (const unsigned char *)buf + 4;
     b.end = (const unsigned char *)buf + len;

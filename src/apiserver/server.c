@@ -479,7 +479,7 @@ static void handle(void *ctx, struct http_request *req, struct http_response *re
     auth = authenticate(srv, req, rc.user, sizeof(rc.user), &master);
 
     if (http_request_body_too_large(req)) {
-        char *msg = xasprintf("Request entity too large: limit is %u", APISERVER_MAX_BODY);
+        char *msg = xasprintf("Request entity too large: limit is %zu", APISERVER_MAX_BODY);
 
         resp_status(resp, 413, "RequestEntityTooLarge", msg, NULL);
         free(msg);

@@ -28,8 +28,8 @@
 #include "util/error.h"
 #include "util/strbuf.h"
 
-#define APISERVER_MAX_BODY  (3u * 1024 * 1024) /* 3 MiB, as kube-apiserver */
-#define APISERVER_MAX_VALUE (1u * 1024 * 1024) /* Secret/ConfigMap data limit */
+#define APISERVER_MAX_BODY  ((size_t)3 * 1024 * 1024) /* 3 MiB, as kube-apiserver */
+#define APISERVER_MAX_VALUE ((size_t)1024 * 1024)     /* Secret/ConfigMap data limit */
 
 struct apiserver_options {
     const char *etcd_servers;
@@ -126,6 +126,12 @@ void h_openapi_v2(const char *accept, struct http_response *resp);
  */
 size_t openapi_unknown_fields(const struct jval *openapi, const char *kind, const struct jval *obj,
                               struct strbuf *out);
+
+/* table.c: the Table form of lists and watch events for `kubectl get`. */
+bool table_wanted(const char *accept);
+/* Returns: new, an empty Table with the resource's columns. */
+struct jval *table_new(enum kres kres);
+void table_add_row(struct jval *table, enum kres kres, const struct jval *obj);
 
 /* metrics.c */
 struct metrics *metrics_new(void);

@@ -226,6 +226,7 @@ static char *resource_from_key(const struct cmd *cmd, const struct value_opts *o
     const char *p = o->prefix, *rest, *slash;
     char *res = NULL;
 
+    RKC_ASSERT(o->etcd_key && o->prefix);
     /* path.Join("/", P): leading '/', no duplicate or trailing '/' */
     strbuf_addch(&prefix, '/');
     while (*p) {
@@ -240,7 +241,7 @@ static char *resource_from_key(const struct cmd *cmd, const struct value_opts *o
     }
     if (prefix.buf[prefix.len - 1] != '/')
         strbuf_addch(&prefix, '/');
-    if (strncmp(o->etcd_key, prefix.buf, prefix.len)) {
+    if (strncmp(o->etcd_key, prefix.buf, prefix.len) != 0) {
         cli_usage_error(cmd, "--etcd-key '%s' is not under the etcd prefix '%s'", o->etcd_key,
                         prefix.buf);
         goto out;

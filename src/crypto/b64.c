@@ -94,7 +94,7 @@ static enum rkc_err decode(bool url, const char *s, size_t len, struct strbuf *o
     d = (uint8_t *)out->buf + out->len;
     while (i < len) {
         int q[4];
-        size_t nq = 0, qpos = i;
+        size_t nq = 0, qpos = 0;
 
         while (nq < 4) {
             char c;
@@ -163,7 +163,6 @@ static enum rkc_err decode(bool url, const char *s, size_t len, struct strbuf *o
             *d++ = (uint8_t)(q[1] << 4 | q[2] >> 2);
         break;
     bad:
-        (void)qpos;
         rkc_wipe(out->buf + orig, (size_t)(d - (uint8_t *)out->buf) - orig);
         strbuf_setlen(out, orig);
         return rkc_error_set(err, RKC_EINVAL, "illegal base64 data at input byte %zu", qpos);

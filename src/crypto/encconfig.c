@@ -343,7 +343,7 @@ static void go_quote(struct strbuf *out, const char *s)
     const unsigned char *p;
 
     strbuf_addch(out, '"');
-    for (p = (const unsigned char *)s; *p; p++) {
+    for (p = (const unsigned char *)(s ? s : ""); *p; p++) {
         switch (*p) {
         case '"':
             strbuf_addstr(out, "\\\"");
@@ -583,7 +583,8 @@ void encconfig_format_duration(int64_t ns, struct strbuf *out)
         } else if (u < 1000000ULL) {
             prec = 3;
             w -= 2;
-            memcpy(buf + w, "\xc2\xb5", 2);
+            buf[w] = (char)0xc2;
+            buf[w + 1] = (char)0xb5;
         } else {
             prec = 6;
             buf[--w] = 'm';
@@ -1210,11 +1211,11 @@ static void parse_top(struct pctx *c, const struct ytree_node *n, bool embedded,
         bool legacy = api && kind && !strcmp(api, ENCCONFIG_LEGACY_API_VERSION) &&
                       !strcmp(kind, ENCCONFIG_LEGACY_KIND);
 
-        if (!kd || !kind[0]) {
+        if (!kind || !kind[0]) {
             perr(c, kd ? kd : n, "kind",
                  "Required value: kind must be " ENCCONFIG_KIND
                  " (with apiVersion " ENCCONFIG_API_VERSION ")");
-        } else if (!av || !api[0]) {
+        } else if (!api || !api[0]) {
             perr(c, av ? av : n, "apiVersion",
                  "Required value: apiVersion must be " ENCCONFIG_API_VERSION
                  " (with kind " ENCCONFIG_KIND ")");
@@ -1337,7 +1338,7 @@ static bool split_position(const char *file, const char *msg, size_t *line, size
     size_t fl = strlen(file);
     char *end;
 
-    if (strncmp(msg, file, fl) || msg[fl] != ':')
+    if (strncmp(msg, file, fl) != 0 || msg[fl] != ':')
         return false;
     msg += fl + 1;
     *line = strtoul(msg, &end, 10);
@@ -1345,7 +1346,7 @@ static bool split_position(const char *file, const char *msg, size_t *line, size
         return false;
     msg = end + 1;
     *col = strtoul(msg, &end, 10);
-    if (end == msg || strncmp(end, ": ", 2))
+    if (end == msg || strncmp(end, ": ", 2) != 0)
         return false;
     *rest = end + 2;
     return true;
@@ -1615,7 +1616,7 @@ static void validate_overlap(struct vctx *v, const struct encconfig_resource *r,
                 overlap = true;
                 continue;
             }
-            if (strcmp(g[i].group, g[j].group))
+            if (strcmp(g[i].group, g[j].group) != 0)
                 continue;
             if (!strcmp(g[i].resource, "*") || !strcmp(g[j].resource, "*"))
                 overlap = true;
@@ -1658,7 +1659,7 @@ static bool validate_name(struct vctx *v, const char *name, struct encconfig_pos
               "'events' instead in the config file";
     else if (!strcmp(g.group, "extensions"))
         msg = "'extensions' group has been removed and cannot be used for encryption";
-    else if (!strcmp(g.group, "*") && strcmp(g.resource, "*"))
+    else if (!strcmp(g.group, "*") && strcmp(g.resource, "*") != 0)
         msg = "encrypting the same resource across groups is not supported";
     gr_release(&g);
     if (!msg)
@@ -1960,7 +1961,7 @@ static void validate_kms(struct vctx *v, const struct encconfig_kms *k, const ch
              "Invalid value: %s: invalid endpoint for kms provider, error: %s", q, perr_text);
         free(q);
         free(perr_text);
-    } else if (strcmp(scheme, "unix")) {
+    } else if (!scheme || strcmp(scheme, "unix") != 0) {
         char *qs = go_quoted(scheme);
 
         q = go_quoted(k->endpoint);
@@ -1983,7 +1984,7 @@ static void validate_kms(struct vctx *v, const struct encconfig_kms *k, const ch
     free(p);
 
     p = path_key(fp, "apiVersion");
-    if (!v1 && strcmp(k->api_version, "v2")) {
+    if (!v1 && strcmp(k->api_version, "v2") != 0) {
         q = go_quoted(k->api_version);
         vadd(v, ENCCONFIG_ERROR, k->api_version_pos, p,
              "Invalid value: %s: unsupported apiVersion apiVersion for KMS provider, only v1 and "
@@ -2324,9 +2325,9 @@ void encconfig_hash_bytes(const void *buf, size_t len, char *ret)
 
     if (!EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
         RKC_BUG("sha256 failed");
-    memcpy(ret, "sha256:", 7);
+    snprintf(ret, 8, "sha256:");
     for (i = 0; i < mdlen; i++)
-        snprintf(ret + 7 + 2 * i, 3, "%02x", md[i]);
+        snprintf(ret + 7 + 2 * (size_t)i, 3, "%02x", md[i]);
 }
 
 enum rkc_err encconfig_hash(const struct encconfig *cfg, char *ret, struct rkc_error *err)
@@ -2360,7 +2361,7 @@ static bool provider_equal(const struct encconfig_provider *a, const struct encc
         if (!str_eq(x->name, y->name) || x->state != y->state)
             return false;
         if (x->state == ENCCONFIG_SECRET_OK &&
-            (x->secret_len != y->secret_len || memcmp(x->secret, y->secret, x->secret_len)))
+            (x->secret_len != y->secret_len || memcmp(x->secret, y->secret, x->secret_len) != 0))
             return false;
     }
     if (a->kind == ENCCONFIG_KMS) {
@@ -2386,7 +2387,7 @@ bool encconfig_equal(const struct encconfig *a, const struct encconfig *b)
         if (x->nnames != y->nnames || x->nproviders != y->nproviders)
             return false;
         for (j = 0; j < x->nnames; j++) {
-            if (strcmp(x->names[j], y->names[j]))
+            if (strcmp(x->names[j], y->names[j]) != 0)
                 return false;
         }
         for (j = 0; j < x->nproviders; j++) {
@@ -2419,7 +2420,10 @@ static size_t collect(const struct encconfig *cfg, const char *resource, const c
             if (ret_rule && !n)
                 *ret_rule = r->names[j];
             for (k = 0; k < r->nproviders; k++) {
-                ALLOC_GROW(v, n + 1, alloc);
+                if (n == alloc) {
+                    alloc = alloc ? 2 * alloc : 8;
+                    v = xreallocarray(v, alloc, sizeof(const struct encconfig_provider *));
+                }
                 v[n++] = &r->providers[k];
             }
             break; /* a name appears once per list (validation) */
@@ -2594,7 +2598,7 @@ enum rkc_err encconfig_build(const struct encconfig *cfg, const struct kms_plugi
     rc = encconfig_hash(cfg, set->hash, err);
     for (i = 0; !rc && i < cfg->nresources; i++) {
         const struct encconfig_resource *r = &cfg->resources[i];
-        struct xf_provider **provs = xcalloc(r->nproviders + 1, sizeof(*provs));
+        struct xf_provider **provs = xcalloc(r->nproviders + 1, sizeof(struct xf_provider *));
 
         for (j = 0; !rc && j < r->nproviders; j++) {
             rc = build_provider(set, &r->providers[j], kms, &provs[j], err);

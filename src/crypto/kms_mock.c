@@ -110,7 +110,7 @@ static enum rkc_err mock_decrypt(void *ctx, const uint8_t *ct, size_t len, const
         return rkc_error_set(err, RKC_ECRYPTO, "mock kms failure");
     }
     plen = strlen(m->prefix);
-    if (len < plen || memcmp(ct, m->prefix, plen)) {
+    if (len < plen || memcmp(ct, m->prefix, plen) != 0) {
         pthread_mutex_unlock(&m->mu);
         return rkc_error_set(err, RKC_ECRYPTO, "mock kms: ciphertext has the wrong prefix");
     }

@@ -435,7 +435,6 @@ static enum rkc_err keyed_read(struct xf_provider *p, const char *etcd_key, cons
                                size_t len, struct strbuf *out, size_t *ret_key,
                                struct xf_errs *errs)
 {
-    size_t aad_len = strlen(etcd_key);
     size_t nerrs = errs->n;
 
     for (size_t j = 0; j < p->nkeys; j++) {
@@ -445,14 +444,18 @@ static enum rkc_err keyed_read(struct xf_provider *p, const char *etcd_key, cons
         struct rkc_error e;
         enum rkc_err rc;
 
-        if (len <= k->name_len || memcmp(data, k->name, k->name_len) || data[k->name_len] != ':')
+        if (len <= k->name_len || memcmp(data, k->name, k->name_len) != 0 ||
+            data[k->name_len] != ':')
             continue;
         body = data + k->name_len + 1;
         blen = len - k->name_len - 1;
         if (p->kind == XF_SECRETBOX)
             rc = secretbox_open(k, body, blen, out, &e);
+        else if (p->kind == XF_AESCBC) /* no additional data in CBC */
+            rc = xf_aes_open(&k->aes, NULL, 0, body, blen, out, &e);
         else
-            rc = xf_aes_open(&k->aes, (const uint8_t *)etcd_key, aad_len, body, blen, out, &e);
+            rc = xf_aes_open(&k->aes, (const uint8_t *)etcd_key, strlen(etcd_key), body, blen, out,
+                             &e);
         if (rc == RKC_OK) {
             *ret_key = j;
             return RKC_OK;

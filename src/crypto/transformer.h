@@ -119,8 +119,9 @@ enum rkc_err xf_kms_v1_new(const char *name, int cachesize, const struct kms_plu
  * each write derives a single-use DEK with HKDF-Expand(seed, 32 random info bytes). The
  * status is checked lazily: on the first use and then on a write once the status interval
  * (default 60 s, 10 s after a failure) has passed; writes fail when no status succeeded for
- * 3 minutes. Reads accept both source types, cache decrypted seeds/DEKs (24 h TTL), and are
- * stale when the stored key id differs from the current one. No plugin call happens here.
+ * 3 minutes. Reads accept both source types, cache decrypted seeds/DEKs (LRU of 10,000, 24 h
+ * TTL), and are stale when the stored key id differs from the current one. No plugin call
+ * happens here.
  * Errors: RKC_EINVAL for an empty/too long name, a name with ':', or missing functions.
  */
 enum rkc_err xf_kms_v2_new(const char *name, const struct kms_plugin *plugin,
@@ -195,8 +196,11 @@ struct xf_read_info {
  * ret_stored with the stored value (prefix included). etcd_key is the full etcd key including
  * the storage prefix (e.g. "/registry/secrets/default/s1"), used as AEAD additional data by
  * aesgcm and KMS. On failure ret_stored is emptied.
- * Errors: RKC_EINVAL "no providers configured"; RKC_ECRYPTO for cipher failures; the plugin's
- * errors for KMS, prefixed "kms provider \"NAME\": "; RKC_ELIMIT for values too large.
+ * etcd_key must not be NULL ("" is a valid, empty AAD); pt must not alias ret_stored.
+ * Errors: RKC_EINVAL "no providers configured"; RKC_ECRYPTO for cipher failures; KMS v1: the
+ * plugin's message unchanged (as upstream); KMS v2: Status/Encrypt failures prefixed
+ * "kms provider \"NAME\": " (Encrypt also "failed to encrypt DEK, error: "), or upstream's
+ * "encryptedDEKSource with keyID hash ... expired at ..."; RKC_ELIMIT for values too large.
  */
 enum rkc_err xf_chain_write(const struct xf_chain *c, const char *etcd_key, const uint8_t *pt,
                             size_t len, struct strbuf *ret_stored, struct rkc_error *err);
@@ -206,6 +210,8 @@ enum rkc_err xf_chain_write(const struct xf_chain *c, const char *etcd_key, cons
  * replaced) following kube-apiserver's prefix rules, and fills ret_info (may be NULL).
  * On failure ret_pt is emptied and the message is kube-apiserver's: one reason, or several as
  * "[reason1, reason2]"; "no matching prefix found" when nothing matched.
+ * etcd_key must not be NULL; stored must not alias ret_pt. KMS decrypt failures read
+ * "failed to decrypt DEK, error: <plugin message>" (v2) or the plugin's message (v1).
  * Errors: RKC_ECRYPTO (unreadable value), RKC_ENOTFOUND ("no matching prefix found").
  */
 enum rkc_err xf_chain_read(const struct xf_chain *c, const char *etcd_key, const uint8_t *stored,

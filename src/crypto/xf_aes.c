@@ -215,8 +215,6 @@ static EVP_CIPHER_CTX *aes_ctx(struct xf_aes *a, bool enc)
         EVP_CIPHER_CTX_free(ctx);
         return NULL;
     }
-    if (a->mode == XF_MODE_CBC && !enc)
-        EVP_CIPHER_CTX_set_padding(ctx, 0); /* the padding checks are ours, upstream's order */
     return ctx;
 }
 
@@ -332,45 +330,115 @@ static enum rkc_err cbc_seal_ctx(EVP_CIPHER_CTX *ctx, const uint8_t *pt, size_t 
     return RKC_OK;
 }
 
-/* ctx: a decrypt context with padding disabled; key NULL when ctx is already keyed. */
-static enum rkc_err cbc_open_ctx(EVP_CIPHER_CTX *ctx, const uint8_t *key, const uint8_t *data,
-                                 size_t len, struct strbuf *out, struct rkc_error *err)
+/*
+ * Upstream's PKCS#7 checks, in its order, on p[0..ct_len) (already decrypted): the pad byte
+ * must be 1..ct_len (not just 1..16: upstream accepts longer consistent "padding") and all pad
+ * bytes equal. Returns the plaintext length, or sets err.
+ */
+static enum rkc_err cbc_unpad(uint8_t *p, size_t ct_len, size_t *ret_len, struct rkc_error *err)
 {
-    size_t ct_len, pad;
-    long long n;
-    uint8_t *p;
+    size_t pad = p[ct_len - 1];
 
-    strbuf_reset(out);
+    if (pad == 0 || pad > ct_len)
+        return rkc_error_set(err, RKC_ECRYPTO, "invalid PKCS7 data (empty or not padded)");
+    for (size_t i = ct_len - pad; i < ct_len; i++)
+        if (p[i] != pad)
+            return rkc_error_set(err, RKC_ECRYPTO, "invalid padding on input");
+    *ret_len = ct_len - pad;
+    return RKC_OK;
+}
+
+static enum rkc_err cbc_check_len(size_t len, struct rkc_error *err)
+{
     if (len < XF_AES_BLOCK)
         return rkc_error_set(err, RKC_ECRYPTO,
                              "the stored data was shorter than the required size");
-    ct_len = len - XF_AES_BLOCK;
-    if (ct_len % XF_AES_BLOCK)
+    if ((len - XF_AES_BLOCK) % XF_AES_BLOCK)
         return rkc_error_set(err, RKC_ECRYPTO,
                              "the stored data is not a multiple of the block size");
-    if (!ct_len) /* upstream panics here; it is empty, so say so */
+    if (len == XF_AES_BLOCK) /* upstream panics here; it is empty, so say so */
         return rkc_error_set(err, RKC_ECRYPTO, "invalid PKCS7 data (empty or not padded)");
+    return RKC_OK;
+}
+
+/* ctx: a keyed decrypt context with padding disabled: the padding checks are all ours. */
+static enum rkc_err cbc_open_nopad(EVP_CIPHER_CTX *ctx, const uint8_t *data, size_t len,
+                                   struct strbuf *out, struct rkc_error *err)
+{
+    size_t ct_len = len - XF_AES_BLOCK, n = 0;
+    uint8_t *p;
+    enum rkc_err rc;
+
+    strbuf_reset(out);
     strbuf_grow(out, ct_len);
     p = (uint8_t *)out->buf;
-    if (EVP_DecryptInit_ex(ctx, NULL, NULL, key, data) != 1)
+    if (EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, data) != 1)
+        return ossl_fail(err, "aes-cbc init");
+    if (update_all(ctx, p, data + XF_AES_BLOCK, ct_len) != (long long)ct_len)
+        return ossl_fail(err, "aes-cbc decrypt");
+    rc = cbc_unpad(p, ct_len, &n, err);
+    if (rc) {
+        OPENSSL_cleanse(p, ct_len);
+        return rc;
+    }
+    OPENSSL_cleanse(p + n, ct_len - n);
+    strbuf_setlen(out, n);
+    return RKC_OK;
+}
+
+static EVP_CIPHER_CTX *cbc_nopad_ctx(const uint8_t *key, size_t key_len)
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+
+    if (!ctx || EVP_DecryptInit_ex(ctx, aes_cipher(XF_MODE_CBC, key_len), NULL, key, NULL) != 1) {
+        EVP_CIPHER_CTX_free(ctx);
+        return NULL;
+    }
+    EVP_CIPHER_CTX_set_padding(ctx, 0);
+    return ctx;
+}
+
+/*
+ * ctx: a pooled keyed decrypt context with EVP's padding on (re-initialising a context with
+ * padding off costs a parameter lookup per call in OpenSSL 3). EVP accepts exactly what
+ * upstream accepts when the pad is 1..16; anything EVP refuses is re-checked the slow way so
+ * the message (and the >16 quirk) stay upstream's.
+ */
+static enum rkc_err cbc_open_ctx(EVP_CIPHER_CTX *ctx, const uint8_t *key, size_t key_len,
+                                 const uint8_t *data, size_t len, struct strbuf *out,
+                                 struct rkc_error *err)
+{
+    size_t ct_len;
+    long long n;
+    int fin = 0;
+    uint8_t *p;
+    EVP_CIPHER_CTX *slow;
+    enum rkc_err rc;
+
+    strbuf_reset(out);
+    rc = cbc_check_len(len, err);
+    if (rc)
+        return rc;
+    ct_len = len - XF_AES_BLOCK;
+    strbuf_grow(out, ct_len);
+    p = (uint8_t *)out->buf;
+    if (EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, data) != 1)
         return ossl_fail(err, "aes-cbc init");
     n = update_all(ctx, p, data + XF_AES_BLOCK, ct_len);
-    if (n != (long long)ct_len)
-        return ossl_fail(err, "aes-cbc decrypt");
-    pad = p[ct_len - 1];
-    if (pad == 0 || pad > ct_len) {
-        OPENSSL_cleanse(p, ct_len);
-        return rkc_error_set(err, RKC_ECRYPTO, "invalid PKCS7 data (empty or not padded)");
+    if (n >= 0 && EVP_DecryptFinal_ex(ctx, p + n, &fin) == 1) {
+        /* the stripped bytes are padding, not plaintext: nothing to wipe */
+        out->len = (size_t)n + (size_t)fin;
+        out->buf[out->len] = '\0';
+        return RKC_OK;
     }
-    for (size_t i = ct_len - pad; i < ct_len; i++) {
-        if (p[i] != pad) {
-            OPENSSL_cleanse(p, ct_len);
-            return rkc_error_set(err, RKC_ECRYPTO, "invalid padding on input");
-        }
-    }
-    OPENSSL_cleanse(p + ct_len - pad, pad);
-    strbuf_setlen(out, ct_len - pad);
-    return RKC_OK;
+    ERR_clear_error();
+    OPENSSL_cleanse(p, ct_len);
+    slow = cbc_nopad_ctx(key, key_len);
+    if (!slow)
+        return ossl_fail(err, "aes-cbc init");
+    rc = cbc_open_nopad(slow, data, len, out, err);
+    EVP_CIPHER_CTX_free(slow);
+    return rc;
 }
 
 enum rkc_err xf_aes_seal(struct xf_aes *a, const uint8_t *aad, size_t aad_len, const uint8_t *pt,
@@ -403,7 +471,7 @@ enum rkc_err xf_aes_open(struct xf_aes *a, const uint8_t *aad, size_t aad_len, c
     if (a->mode == XF_MODE_GCM)
         rc = gcm_open_ctx(ctx, NULL, aad, aad_len, data, len, out, err);
     else
-        rc = cbc_open_ctx(ctx, NULL, data, len, out, err);
+        rc = cbc_open_ctx(ctx, a->key, a->key_len, data, len, out, err);
     /* a failed open leaves the context re-initialisable: the next call sets a new IV */
     xf_pool_put(&a->dec, ctx);
     if (rc)
@@ -480,15 +548,16 @@ enum rkc_err xf_cbc_open_key(const uint8_t *key, size_t key_len, const uint8_t *
     EVP_CIPHER_CTX *ctx;
     enum rkc_err rc;
 
+    strbuf_reset(out);
     if (!aes_cipher(XF_MODE_CBC, key_len))
         return rkc_error_set(err, RKC_ECRYPTO, "crypto/aes: invalid key size %zu", key_len);
-    ctx = EVP_CIPHER_CTX_new();
-    if (!ctx || EVP_DecryptInit_ex(ctx, aes_cipher(XF_MODE_CBC, key_len), NULL, key, NULL) != 1) {
-        EVP_CIPHER_CTX_free(ctx);
+    rc = cbc_check_len(len, err);
+    if (rc)
+        return rc;
+    ctx = cbc_nopad_ctx(key, key_len);
+    if (!ctx)
         return ossl_fail(err, "aes-cbc init");
-    }
-    EVP_CIPHER_CTX_set_padding(ctx, 0);
-    rc = cbc_open_ctx(ctx, NULL, data, len, out, err);
+    rc = cbc_open_nopad(ctx, data, len, out, err);
     EVP_CIPHER_CTX_free(ctx);
     if (rc)
         strbuf_release_wipe(out);

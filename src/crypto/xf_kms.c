@@ -180,7 +180,7 @@ static struct xf_dek *cache_get(struct cache *c, const uint8_t *key, size_t len)
     h = hash_bytes(key, len);
     pthread_mutex_lock(&c->mu);
     for (e = c->tab[h & (c->nbuckets - 1)]; e; e = e->hnext) {
-        if (e->hash != h || e->key_len != len || memcmp(e->key, key, len))
+        if (e->hash != h || e->key_len != len || memcmp(e->key, key, len) != 0)
             continue;
         if (c->ttl_ns && now_ns() > e->expires) {
             cache_remove(c, e);
@@ -199,9 +199,11 @@ static void cache_set(struct cache *c, const uint8_t *key, size_t len, struct xf
 {
     uint64_t h;
     struct cent *e;
+    struct xf_dek *ref;
 
     if (!c->cap)
         return;
+    ref = dek_ref(d); /* taken before any eviction can drop d */
     h = hash_bytes(key, len);
     pthread_mutex_lock(&c->mu);
     for (e = c->tab[h & (c->nbuckets - 1)]; e; e = e->hnext) {
@@ -210,14 +212,14 @@ static void cache_set(struct cache *c, const uint8_t *key, size_t len, struct xf
             break;
         }
     }
-    while (c->n >= c->cap)
+    while (c->n >= c->cap && c->tail)
         cache_remove(c, c->tail);
     e = xcalloc(1, sizeof(*e));
     e->key = xmemdup(key, len);
     e->key_len = len;
     e->hash = h;
     e->expires = c->ttl_ns ? now_ns() + c->ttl_ns : 0;
-    e->dek = dek_ref(d);
+    e->dek = ref;
     e->hnext = c->tab[h & (c->nbuckets - 1)];
     c->tab[h & (c->nbuckets - 1)] = e;
     lru_push_front(c, e);
@@ -881,7 +883,7 @@ enum rkc_err xf_kms_do_refresh(struct xf_kms *k, struct rkc_error *err)
             rkc_error_prefix(err, "failed to encrypt DEK, error: ");
             goto fail;
         }
-        if (kid2.len != kid.len || memcmp(kid.buf, kid2.buf, kid.len)) {
+        if (kid2.len != kid.len || memcmp(kid.buf, kid2.buf, kid.len) != 0) {
             rc = rkc_error_set(err, RKC_ECRYPTO,
                                "keyID returned from Encrypt does not match keyID returned from "
                                "Status");
@@ -953,6 +955,7 @@ static enum rkc_err v2_write_state(struct xf_kms *k, struct v2_state **ret, stru
     struct rkc_error rerr;
     enum rkc_err rrc = RKC_OK;
     uint64_t now = now_ns();
+    struct v2_state *cur;
     bool due, have;
 
     pthread_mutex_lock(&k->mu);
@@ -969,32 +972,33 @@ static enum rkc_err v2_write_state(struct xf_kms *k, struct v2_state **ret, stru
         }
     }
     pthread_mutex_lock(&k->mu);
-    if (!k->state) {
+    cur = k->state;
+    if (!cur) {
         pthread_mutex_unlock(&k->mu);
         if (rrc)
             return rkc_error_set(err, rrc, "%s", rerr.msg);
         return rkc_error_set(err, RKC_ECRYPTO, "kms provider \"%s\": no key available", k->name);
     }
     if (now_ns() > k->last_ok_ns + V2_EXPIRY_NS) {
-        char exp[64], cur[64], hex[2 * SHA256_DIGEST_LENGTH + 1];
+        char exp[64], now_s[64], hex[2 * SHA256_DIGEST_LENGTH + 1];
         uint8_t md[SHA256_DIGEST_LENGTH];
 
-        SHA256((const uint8_t *)k->state->key_id, strlen(k->state->key_id), md);
+        SHA256((const uint8_t *)cur->key_id, strlen(cur->key_id), md);
         for (size_t i = 0; i < sizeof(md); i++) {
             hex[2 * i] = "0123456789abcdef"[md[i] >> 4];
             hex[2 * i + 1] = "0123456789abcdef"[md[i] & 15];
         }
         hex[sizeof(hex) - 1] = '\0';
         fmt_rfc3339(k->last_ok_wall + 180, exp, sizeof(exp));
-        fmt_rfc3339(time(NULL), cur, sizeof(cur));
+        fmt_rfc3339(time(NULL), now_s, sizeof(now_s));
         pthread_mutex_unlock(&k->mu);
         return rkc_error_set(err, RKC_ECRYPTO,
                              "encryptedDEKSource with keyID hash \"sha256:%s\" expired at %s "
                              "(current time is %s)",
-                             hex, exp, cur);
+                             hex, exp, now_s);
     }
-    *ret = k->state;
-    atomic_fetch_add(&k->state->refs, 1);
+    atomic_fetch_add(&cur->refs, 1);
+    *ret = cur;
     pthread_mutex_unlock(&k->mu);
     return RKC_OK;
 }
@@ -1045,17 +1049,6 @@ static enum rkc_err v2_open(struct xf_kms *k, const char *etcd_key, const uint8_
     bool stale;
 
     eobj_init(&o);
-    msg = eobj_parse(data, len, &o);
-    if (msg) {
-        xf_errs_add(errs, msg);
-        goto out;
-    }
-    if (eobj_validate(&o, &e)) {
-        xf_errs_add_err(errs, &e);
-        goto out;
-    }
-    eobj_cache_key(&o, &ckey, NULL);
-
     pthread_mutex_lock(&k->mu);
     if (!k->state && now >= k->next_check_ns) {
         pthread_mutex_unlock(&k->mu);
@@ -1067,6 +1060,38 @@ static enum rkc_err v2_open(struct xf_kms *k, const char *etcd_key, const uint8_
         atomic_fetch_add(&st->refs, 1);
     }
     pthread_mutex_unlock(&k->mu);
+
+    /*
+     * Fast path: a value this writer state produced is field 1 followed by exactly the state's
+     * pre-encoded fields 2..5, which were validated when the state was made. Same bytes, same
+     * decoding: skip the general decode, validation and cache lookup.
+     */
+    if (st && len > 1 && data[0] == 0x0a) {
+        const uint8_t *p = data + 1, *end = data + len;
+        uint64_t l;
+
+        if (pb_get_varint(&p, end, &l) && l > 0 && l <= (uint64_t)(end - p) &&
+            (size_t)(end - p) - l == st->tail.len && !memcmp(p + l, st->tail.buf, st->tail.len)) {
+            o.type = SRC_HKDF_SEED;
+            o.data = p;
+            o.data_len = l;
+            o.key_id = (const uint8_t *)st->key_id;
+            o.key_id_len = strlen(st->key_id);
+            d = dek_ref(st->seed);
+            goto decrypt;
+        }
+    }
+
+    msg = eobj_parse(data, len, &o);
+    if (msg) {
+        xf_errs_add(errs, msg);
+        goto out;
+    }
+    if (eobj_validate(&o, &e)) {
+        xf_errs_add_err(errs, &e);
+        goto out;
+    }
+    eobj_cache_key(&o, &ckey, NULL);
 
     if (st && st->cache_key.len == ckey.len && !memcmp(st->cache_key.buf, ckey.buf, ckey.len))
         d = dek_ref(st->seed);
@@ -1098,6 +1123,7 @@ static enum rkc_err v2_open(struct xf_kms *k, const char *etcd_key, const uint8_
         cache_set(&k->cache, (const uint8_t *)ckey.buf, ckey.len, d);
     }
 
+decrypt:
     if (o.type == SRC_HKDF_SEED) {
         uint8_t dek[XF_DEK_LEN];
 
@@ -1122,7 +1148,7 @@ static enum rkc_err v2_open(struct xf_kms *k, const char *etcd_key, const uint8_
         goto out;
     }
     stale = !st || o.type != SRC_HKDF_SEED || o.key_id_len != strlen(st->key_id) ||
-            memcmp(o.key_id, st->key_id, o.key_id_len);
+            memcmp(o.key_id, st->key_id, o.key_id_len) != 0;
     *ret_stale = stale;
 out:
     dek_unref(d);

@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!encconfig_equal(cfg, back))
                 abort();
             if (encconfig_emit(back, &out2, &err) != RKC_OK || out.len != out2.len ||
-                memcmp(out.buf, out2.buf, out.len))
+                memcmp(out.buf, out2.buf, out.len) != 0)
                 abort();
         }
         /* no diagnostic quotes a decoded secret of 8 bytes or more */

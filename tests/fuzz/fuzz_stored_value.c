@@ -67,8 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (info.provider_index >= xf_chain_nproviders(chain))
             abort();
         if (xf_chain_write(chain, FUZZ_ETCD_KEY, (const uint8_t *)pt.buf, pt.len, &again, NULL) ||
-            xf_chain_read(chain, FUZZ_ETCD_KEY, (const uint8_t *)again.buf, again.len, &pt2,
-                          NULL, NULL) ||
+            xf_chain_read(chain, FUZZ_ETCD_KEY, (const uint8_t *)again.buf, again.len, &pt2, NULL,
+                          NULL) ||
             pt2.len != pt.len || memcmp(pt.buf, pt2.buf, pt.len))
             abort();
     } else if (!err.msg[0] || pt.len) {
