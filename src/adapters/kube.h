@@ -17,7 +17,8 @@
  * Errors: RKC_EHTTP (transport or TLS failure, curl's message kept), RKC_ETIMEOUT (the
  * per-request timeout passed), RKC_ELIMIT (answer over the size cap), RKC_EINVAL (bad
  * arguments), RKC_ECONFIG (kubeconfig problems, with file:line:col when known), RKC_EIO and
- * RKC_ENOTFOUND (unreadable files). Any HTTP status, including 4xx and 5xx, is a successful request.
+ * RKC_ENOTFOUND (unreadable files). Any HTTP status, including 4xx and 5xx, is a successful
+ * request.
  */
 #ifndef RKC_ADAPTERS_KUBE_H
 #define RKC_ADAPTERS_KUBE_H
