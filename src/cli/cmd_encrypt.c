@@ -769,8 +769,7 @@ static int run_verify(int argc, char **argv)
         ret = cli_fail(&err);
         goto out;
     }
-    if (verify_resource(etcd, prefix, resource, encset_chain_for(set, resource), 0, &report,
-                        &err)) {
+    if (verify_resource(etcd, prefix, resource, encset_chain_for(set, resource), &report, &err)) {
         ret = cli_fail(&err);
         goto out;
     }
