@@ -52,7 +52,33 @@ KEY3=$(writer_key)
 [ "$KEY3" != "$KEY2" ] && [ "$(prefixes secrets)" = "k8s:enc:aescbc:v1:$KEY3: $((10 * ${PER_NS:-1000}))" ] || fail "second rotation"
 status_json | $PY -c 'import json,sys; d=json.load(sys.stdin); assert [k["name"] for k in d["retiredKeys"]]==sys.argv[1:]' "$KEY1" "$KEY2" \
   || fail "archive after two rotations"
-ok "rotated again: $KEY3, archive holds $KEY1 and $KEY2"
+(cd "$CLUSTER_DIR" && "$RKC" encrypt status -o json --scan) > "$WORK/status.json" || fail "status -o json --scan"
+$PY - "$WORK/status.json" "$KEY3" <<'PY' || fail "status JSON schema"
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+assert set(d) == {"mode", "config", "operation", "retiredKeys", "nodes", "nodesAgree", "scan"}, set(d)
+assert d["mode"] in ("disabled", "managed", "custom") and d["operation"] is None
+for r in d["config"]:
+    assert all(isinstance(x, str) for x in r["resources"])
+    for p in r["providers"]:
+        assert p["provider"] in ("aescbc", "aesgcm", "secretbox", "kms", "identity")
+        for k in p["keys"]:
+            assert set(k) == {"name", "fingerprint", "role"} and re.fullmatch("[0-9a-f]{16}", k["fingerprint"])
+            assert k["role"] in ("writer", "reader")
+assert d["config"][0]["providers"][0]["keys"][0] == {**d["config"][0]["providers"][0]["keys"][0], "name": sys.argv[2], "role": "writer"}
+for k in d["retiredKeys"]:
+    assert set(k) == {"name", "provider", "fingerprint", "retiredAt", "reason"} and k["reason"] == "rotate"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", k["retiredAt"])
+for n in d["nodes"]:
+    assert n["agrees"] is True and n["deployedHash"] == n["loadedHash"] and n["deployedHash"].startswith("sha256:")
+assert d["nodesAgree"] is True
+s = d["scan"]["secrets"]
+assert s["plaintext"] == 0 and s["unreadable"] == 0 and s["notOnWriter"] == 0 and s["unreadableKeys"] == []
+assert sum(c["count"] for c in s["byKey"] if c["writer"]) == s["total"]
+text = open(sys.argv[1]).read()
+assert "secret" not in text.replace("secrets", ""), "key material in status"
+PY
+ok "rotated again: $KEY3, archive holds $KEY1 and $KEY2; status -o json --scan matches its schema"
 
 # --- rotate_encryption_key in cluster.yml: once, with the rest of cluster.yml in the same run
 kubectl delete ns rw-0 rw-1 rw-2 rw-3 rw-4 rw-5 rw-6 rw-7 rw-8 --wait=false > /dev/null
