@@ -41,6 +41,8 @@ struct cmd {
 extern const struct cmd cmd_encrypt;
 extern const struct cmd cmd_encrypt_rotate_key;
 extern const struct cmd cmd_encrypt_status;
+extern const struct cmd cmd_encrypt_prune_keys;
+extern const struct cmd cmd_etcd;
 extern const struct cmd cmd_version;
 extern const struct cmd cmd_config;
 extern const struct cmd cmd_up;

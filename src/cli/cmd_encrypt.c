@@ -848,6 +848,7 @@ static const struct cmd *const encrypt_sub[] = {
     &cmd_encrypt_seal,
     &cmd_encrypt_rewrite,
     &cmd_encrypt_verify,
+    &cmd_encrypt_prune_keys,
     &cmd_encrypt_rotate_key,
     &cmd_encrypt_status,
     NULL,

@@ -13,6 +13,7 @@
 
 #include "adapters/jval.h"
 #include "core/config.h"
+#include "core/snapshot_ops.h"
 #include "core/state.h"
 #include "core/up.h"
 #include "util/log.h"
@@ -234,4 +235,61 @@ const struct cmd cmd_encrypt_status = {
     "  -o json   machine-readable output (schema in docs/commands.md)\n"
     "  --scan    also count the etcd values of each encrypted resource by provider and key,\n"
     "            plaintext, and name any value no configured key can read\n",
+};
+
+static int run_prune_keys(int argc, char **argv)
+{
+    static const struct option opts[] = { { "force", no_argument, NULL, 'f' },
+                                          { NULL, 0, NULL, 0 } };
+    struct cluster_config *cfg = NULL;
+    struct rkc_state *st = NULL;
+    struct cli_progress ui = { isatty(STDERR_FILENO) != 0, 0, false };
+    struct up_options uo;
+    struct rkc_error err;
+    size_t dropped = 0;
+    bool force = false;
+    int c, rc = CLI_OK;
+
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'f')
+            force = true;
+        else
+            return cli_usage_error(&cmd_encrypt_prune_keys, "unknown option '%s'",
+                                   argv[optind - 1]);
+    }
+    if (optind < argc)
+        return cli_usage_error(&cmd_encrypt_prune_keys, "unexpected argument '%s'", argv[optind]);
+    rkc_error_init(&err);
+    if (cli_load_cluster(&cfg, &st, false, &err))
+        return cli_fail(&err);
+    memset(&uo, 0, sizeof(uo));
+    uo.notify = cli_on_notify;
+    uo.notify_ctx = &ui;
+    if (snapshot_prune_keys(cfg, st, force, &uo, &dropped, &err)) {
+        rkc_error_prefix(&err, "encrypt prune-keys: ");
+        rc = cli_fail(&err);
+    } else {
+        log_info("Dropped %zu retired key(s); %zu left in the archive", dropped,
+                 state_retired_count(st));
+    }
+    state_close(st);
+    config_free(cfg);
+    return rc;
+}
+
+const struct cmd cmd_encrypt_prune_keys = {
+    "prune-keys",
+    run_prune_keys,
+    "rkc encrypt prune-keys [--force]",
+    "Drop retired keys that no retained snapshot needs",
+    NULL,
+    "OPTIONS:\n"
+    "   --force   also drop keys that snapshots in snapshots/ still need (those snapshots\n"
+    "             can then only be restored with their sealed key bundle)\n"
+    "\n"
+    "A retired key is needed by a snapshot when its manifest (snapshots/*.manifest.json) lists\n"
+    "the key's name and fingerprint. Without --force nothing is dropped while any snapshot\n"
+    "needs an archived key: the command names the keys and the snapshots.\n",
 };
