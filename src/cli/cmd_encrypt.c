@@ -843,15 +843,9 @@ const struct cmd cmd_encrypt_verify = {
 };
 
 static const struct cmd *const encrypt_sub[] = {
-    &cmd_encrypt_validate_config,
-    &cmd_encrypt_inspect,
-    &cmd_encrypt_seal,
-    &cmd_encrypt_rewrite,
-    &cmd_encrypt_verify,
-    &cmd_encrypt_prune_keys,
-    &cmd_encrypt_rotate_key,
-    &cmd_encrypt_status,
-    NULL,
+    &cmd_encrypt_validate_config, &cmd_encrypt_inspect, &cmd_encrypt_seal,
+    &cmd_encrypt_rewrite,         &cmd_encrypt_verify,  &cmd_encrypt_prune_keys,
+    &cmd_encrypt_rotate_key,      &cmd_encrypt_status,  NULL,
 };
 
 const struct cmd cmd_encrypt = {

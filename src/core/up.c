@@ -808,7 +808,7 @@ static enum rkc_err env_verify(void *ctx, const char *resource, const struct enc
         return rc;
     chain = encset_chain_for(set, resource);
     verify_report_init(&report);
-    rc = verify_resource(u->etcd, ETCD_PREFIX, resource, chain, 500, &report, err);
+    rc = verify_resource(u->etcd, ETCD_PREFIX, resource, chain, &report, err);
     if (!rc) {
         *ret_ok = report.ok;
         notify(u, report.ok ? LOG_INFO : LOG_WARN,
@@ -1328,7 +1328,7 @@ static struct jval *scan_json(struct up *u, const struct encconfig *cfg, struct 
         else
             chain = plain = xf_chain_encrypt_check_identity();
         verify_report_init(&rep);
-        rc = verify_resource(u->etcd, ETCD_PREFIX, resources[i], chain, 500, &rep, err);
+        rc = verify_resource(u->etcd, ETCD_PREFIX, resources[i], chain, &rep, err);
         if (!rc) {
             o = jval_object();
             by = jval_array();
