@@ -442,6 +442,23 @@ static enum rkc_err apiserver_ensure(struct up *u, size_t node, bool force, bool
     if (!rc)
         rc = runtime_wait_healthy(u->t[node], &c, api_probe_fn, &probe, APISERVER_HEALTH_TIMEOUT_MS,
                                   err);
+    if (rc == RKC_EIO && started) {
+        /*
+         * Exited right after a (re)start: one more try after a pause (a port still held by
+         * the process just stopped, a slow disk). A second exit fails with its log lines.
+         */
+        struct timespec pause = { 1, 0 };
+
+        notify(u, LOG_WARN,
+               "[controlPlane] kube-apiserver on node [%s] exited at start, "
+               "retrying once",
+               n->name);
+        nanosleep(&pause, NULL);
+        rc = runtime_start(u->t[node], &c, err);
+        if (!rc)
+            rc = runtime_wait_healthy(u->t[node], &c, api_probe_fn, &probe,
+                                      APISERVER_HEALTH_TIMEOUT_MS, err);
+    }
     if (!rc && has_file && components_apiserver_reloads(u->cfg))
         rc = wait_loaded(u, node, hash, err);
     if (!rc && started)
