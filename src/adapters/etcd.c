@@ -14,9 +14,10 @@
 #include <string.h>
 
 #include "adapters/jval.h"
-#include "util/banned.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 #define POOL_KEEP      16
 #define MAX_SERVERS    8

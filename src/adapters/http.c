@@ -16,9 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/banned.h"
 #include "util/log.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -181,6 +182,21 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_re
     if (resp->content_type[0])
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
     MHD_add_response_header(r, "Cache-Control", "no-cache, private");
+    if (resp->warning[0]) {
+        struct strbuf w = STRBUF_INIT;
+        const char *p;
+
+        /* RFC 7234 warn-text is a quoted-string */
+        strbuf_addstr(&w, "299 - \"");
+        for (p = resp->warning; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                strbuf_addch(&w, '\\');
+            strbuf_addch(&w, (unsigned char)*p < 0x20 ? ' ' : *p);
+        }
+        strbuf_addch(&w, '"');
+        MHD_add_response_header(r, "Warning", w.buf);
+        strbuf_release(&w);
+    }
     ret = MHD_queue_response(conn, resp->status ? resp->status : 500, r);
     MHD_destroy_response(r);
     return ret;
@@ -259,6 +275,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(req);
     *con_cls = NULL;
 }
+
+static void on_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 static void on_log(void *cls, const char *fmt, va_list ap)
 {

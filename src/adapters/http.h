@@ -48,6 +48,7 @@ struct http_response {
     unsigned status;
     char content_type[128];
     struct strbuf body;
+    char warning[1024];        /* sent as `Warning: 299 - "<text>"` when not empty */
     struct http_stream stream; /* used instead of body when stream.read is set */
 };
 

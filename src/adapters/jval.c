@@ -5,8 +5,9 @@
 #include <jansson.h>
 #include <string.h>
 
-#include "util/banned.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 #define J(v)  ((json_t *)(v))
 #define CJ(v) ((const json_t *)(v))

@@ -24,8 +24,9 @@
 #include "kms_v2.pb-c.h"
 
 #include "adapters/kmsgrpc.h"
-#include "util/banned.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 #define REPLY_MAX (1024 * 1024) /* a DEK/seed ciphertext is tiny; refuse anything huge */
 

@@ -11,8 +11,9 @@
 
 #include "kms_v2.pb-c.h"
 
-#include "util/banned.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 const char *kmsgrpc_code_name(int code)
 {

@@ -22,10 +22,11 @@
 #include "kms_v1beta1.pb-c.h"
 #include "kms_v2.pb-c.h"
 
-#include "util/banned.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 #define REQUEST_MAX (1024 * 1024)
 

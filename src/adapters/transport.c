@@ -4,8 +4,9 @@
 
 #include <string.h>
 
-#include "util/banned.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 void transport_free(struct transport *t)
 {

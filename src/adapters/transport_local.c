@@ -17,9 +17,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "util/banned.h"
 #include "util/fs.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 extern char **environ;
 

@@ -12,8 +12,9 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "util/banned.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 #define YTREE_MAX_DEPTH     256
 #define YTREE_MAX_MAP_PAIRS 65536

@@ -19,9 +19,11 @@
 #include "apiserver/server.h"
 #include "crypto/encconfig.h"
 #include "crypto/transformer.h"
-#include "util/banned.h"
 #include "util/log.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
+
 
 struct enc_state {
     char *path;

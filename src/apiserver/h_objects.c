@@ -13,9 +13,10 @@
 #include "apiserver/kproto.h"
 #include "apiserver/server.h"
 #include "crypto/b64.h"
-#include "util/banned.h"
 #include "util/log.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 #define UPDATE_RETRIES 5
 
@@ -78,6 +79,14 @@ static void store_failed(struct req_ctx *rc, const char *name, const struct rkc_
         resp_status(rc->resp, 500, "InternalError", err->msg, NULL);
     else
         resp_internal(rc->resp, err);
+}
+
+/* Returns true when the field validation mode asks for warnings about unknown fields. */
+static bool warn_mode(struct req_ctx *rc)
+{
+    const char *fv = http_request_query(rc->http, "fieldValidation");
+
+    return fv && !strcmp(fv, "Warn");
 }
 
 /* Returns true when the field validation mode asks for strictness. */
@@ -220,6 +229,12 @@ static bool read_object(struct req_ctx *rc, struct jval **ret)
             jval_decref(obj);
             return false;
         }
+        strbuf_release(&probs);
+    } else if (warn_mode(rc)) {
+        struct strbuf probs = STRBUF_INIT;
+
+        if (openapi_unknown_fields(rc->srv->openapi, kind, obj, &probs))
+            snprintf(rc->resp->warning, sizeof(rc->resp->warning), "%s", probs.buf);
         strbuf_release(&probs);
     }
     jval_set_str(obj, "kind", kind);
@@ -480,7 +495,17 @@ static void do_get(struct req_ctx *rc)
         store_failed(rc, rc->name, &err);
         return;
     }
-    resp_json(rc->resp, 200, obj);
+    if (table_wanted(http_request_header(rc->http, "Accept"))) {
+        struct jval *t = table_new(rc->kres);
+
+        table_add_row(t, rc->kres, obj);
+        jval_set_take(jval_get(t, "metadata"), "resourceVersion",
+                      jval_incref(jval_get(jval_get(obj, "metadata"), "resourceVersion")));
+        resp_json(rc->resp, 200, t);
+        jval_decref(t);
+    } else {
+        resp_json(rc->resp, 200, obj);
+    }
     jval_decref(obj);
 }
 
@@ -957,7 +982,8 @@ static void do_list(struct req_ctx *rc)
             etcd_kvs_release(&kvs);
             goto out;
         }
-        rev = kvs.revision;
+        if (!rev)
+            rev = kvs.revision; /* the snapshot every later range reads at */
         for (i = 0; i < kvs.nr; i++) {
             struct jval *obj = NULL;
 
@@ -1009,11 +1035,19 @@ static void do_list(struct req_ctx *rc)
             jval_set_int(lmeta, "remainingItemCount", remaining);
         strbuf_release(&tok);
     }
-    list = jval_object();
-    jval_set_str(list, "kind", rc->res->list_kind);
-    jval_set_str(list, "apiVersion", "v1");
+    if (table_wanted(http_request_header(rc->http, "Accept"))) {
+        size_t i;
+
+        list = table_new(rc->kres);
+        for (i = 0; i < jval_array_size(items); i++)
+            table_add_row(list, rc->kres, jval_array_get(items, i));
+    } else {
+        list = jval_object();
+        jval_set_str(list, "kind", rc->res->list_kind);
+        jval_set_str(list, "apiVersion", "v1");
+        jval_set_take(list, "items", jval_incref(items));
+    }
     jval_set_take(list, "metadata", jval_incref(lmeta));
-    jval_set_take(list, "items", jval_incref(items));
     resp_json(rc->resp, 200, list);
 out:
     jval_decref(list);

@@ -11,8 +11,9 @@
 
 #include "crypto/b64.h"
 #include "crypto/keygen.h"
-#include "util/banned.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 static bool is_alnum_lower(char c)
 {

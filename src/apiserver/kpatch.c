@@ -5,9 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/banned.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 struct jval *kpatch_merge(const struct jval *target, const struct jval *patch, bool strategic)
 {

@@ -7,8 +7,9 @@
 #include <string.h>
 
 #include "crypto/b64.h"
-#include "util/banned.h"
 #include "util/strbuf.h"
+
+#include "util/banned.h"
 
 #define MAX_DEPTH 8
 

@@ -11,8 +11,9 @@
 
 #include "apiserver/server.h"
 #include "crypto/encconfig.h"
-#include "util/banned.h"
 #include "util/log.h"
+
+#include "util/banned.h"
 
 enum opt_id {
     OPT_ETCD_SERVERS = 256,

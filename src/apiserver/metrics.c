@@ -12,8 +12,9 @@
 #include <time.h>
 
 #include "apiserver/server.h"
-#include "util/banned.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 struct req_series {
     char verb[16];

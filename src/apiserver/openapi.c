@@ -9,8 +9,9 @@
 #include <string.h>
 
 #include "apiserver/server.h"
-#include "util/banned.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 #define CORE "io.k8s.api.core.v1."
 #define META "io.k8s.apimachinery.pkg.apis.meta.v1."

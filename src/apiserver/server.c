@@ -12,9 +12,10 @@
 
 #include "apiserver/encryption.h"
 #include "apiserver/kobj.h"
-#include "util/banned.h"
 #include "util/log.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 const struct kres_info kres_table[3] = {
     [KRES_NAMESPACES] = { "namespaces", "Namespace", "NamespaceList", false },

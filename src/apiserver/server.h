@@ -128,6 +128,12 @@ void h_openapi_v2(const char *accept, struct http_response *resp);
 size_t openapi_unknown_fields(const struct jval *openapi, const char *kind, const struct jval *obj,
                               struct strbuf *out);
 
+/* table.c: the Table form of lists and watch events for `kubectl get`. */
+bool table_wanted(const char *accept);
+/* Returns: new, an empty Table with the resource's columns. */
+struct jval *table_new(enum kres kres);
+void table_add_row(struct jval *table, enum kres kres, const struct jval *obj);
+
 /* metrics.c */
 struct metrics *metrics_new(void);
 void metrics_free(struct metrics *m);

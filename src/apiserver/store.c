@@ -8,8 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/banned.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 /* A transform set with a reference count, so a reload can swap it while requests use it. */
 struct xf_ref {

@@ -16,9 +16,10 @@
 
 #include "apiserver/kobj.h"
 #include "apiserver/server.h"
-#include "util/banned.h"
 #include "util/log.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 #define QUEUE_MAX       (16u << 20)
 #define HEARTBEAT_S     5
@@ -27,6 +28,8 @@
 struct watch {
     struct apiserver *srv;
     const struct kres_info *res;
+    enum kres kres;
+    bool table; /* events carry Tables (kubectl get -w) */
     char *prefix;
     struct kobj_selector *lsel, *fsel;
     int64_t start_rev;
@@ -55,6 +58,15 @@ static bool push(struct watch *w, const char *type, struct jval *obj)
     bool ok = true;
 
     jval_set_str(ev, "type", type);
+    if (w->table && strcmp(jval_get_str(obj, "kind", ""), "Status") != 0) {
+        struct jval *t = table_new(w->kres);
+
+        table_add_row(t, w->kres, obj);
+        jval_set_take(jval_get(t, "metadata"), "resourceVersion",
+                      jval_incref(jval_get(jval_get(obj, "metadata"), "resourceVersion")));
+        jval_decref(obj);
+        obj = t;
+    }
     jval_set_take(ev, "object", obj);
     pthread_mutex_lock(&w->lock);
     if (w->queue.len - w->sent > QUEUE_MAX) {
@@ -240,6 +252,8 @@ void h_watch(struct req_ctx *rc)
     rkc_error_init(&err);
     w->srv = rc->srv;
     w->res = rc->res;
+    w->kres = rc->kres;
+    w->table = table_wanted(http_request_header(rc->http, "Accept"));
     w->prefix = store_list_prefix(rc->srv->store, rc->res->resource, rc->ns);
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "util/error.h"
+#include "util/log.h"
 
 enum cli_exit {
     CLI_OK = 0,
@@ -52,5 +53,29 @@ int cli_usage_error(const struct cmd *c, const char *fmt, ...)
 int cli_fail(const struct rkc_error *err);
 /* True when argv holds -h/--help (before a "--"). */
 bool cli_wants_help(int argc, char **argv);
+
+struct cluster_config;
+struct rkc_state;
+struct rewrite_progress;
+
+/* Progress rendering for long work: a redrawn bar on a terminal, a log line every 5 s else. */
+struct cli_progress {
+    bool tty;
+    long last_log;
+    bool drawn;
+};
+
+/* up_options.notify: logs msg at level, clearing a drawn progress bar first. ctx: cli_progress. */
+void cli_on_notify(void *ctx, enum log_level level, const char *msg);
+/* up_options.progress: ctx is a struct cli_progress. */
+void cli_on_progress(void *ctx, const struct rewrite_progress *p);
+/* Returns: new path of rkc-apiserver beside this rkc binary, or NULL with err set. */
+char *cli_apiserver_path(struct rkc_error *err);
+/*
+ * Loads the cluster file (--config) and opens its state (locked unless read_only), logging
+ * warnings. Returns CLI_OK, or CLI_FAIL with err set (nothing left open).
+ */
+int cli_load_cluster(struct cluster_config **ret_cfg, struct rkc_state **ret_st, bool read_only,
+                     struct rkc_error *err);
 
 #endif

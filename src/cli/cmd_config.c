@@ -11,8 +11,9 @@
 
 #include "core/config.h"
 #include "core/up.h"
-#include "util/banned.h"
 #include "util/log.h"
+
+#include "util/banned.h"
 
 static void print_plan(const struct cluster_config *cfg)
 {

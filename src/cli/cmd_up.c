@@ -16,103 +16,11 @@
 #include "core/config.h"
 #include "core/state.h"
 #include "core/up.h"
-#include "util/banned.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 
-struct progress_ui {
-    bool tty;
-    time_t last_log;
-    bool drawn;
-};
-
-static void on_notify(void *ctx, enum log_level level, const char *msg)
-{
-    struct progress_ui *ui = ctx;
-
-    if (ui && ui->drawn) {
-        fputs("\r\033[K", stderr);
-        ui->drawn = false;
-    }
-    log_msg(level, "%s", msg);
-}
-
-static void on_progress(void *ctx, const struct rewrite_progress *p)
-{
-    struct progress_ui *ui = ctx;
-    double eta = p->rate > 0 && p->total_known > p->done ? (p->total_known - p->done) / p->rate : 0;
-
-    if (log_get_level() > LOG_INFO)
-        return;
-    if (ui->tty) {
-        size_t width = 30, fill = p->total_known ? width * p->done / p->total_known : 0;
-        char bar[64];
-
-        memset(bar, '=', fill > width ? width : fill);
-        memset(bar + (fill > width ? width : fill), ' ', width - (fill > width ? width : fill));
-        bar[width] = '\0';
-        fprintf(stderr, "\r\033[K[encryption] [%s] %zu/%zu%s  %.0f/s  ETA %.0fs", bar, p->done,
-                p->total_known, p->total_exact ? "" : "+", p->rate, eta);
-        ui->drawn = true;
-        if (p->final) {
-            fputc('\n', stderr);
-            ui->drawn = false;
-        }
-        return;
-    }
-    if (p->final || time(NULL) - ui->last_log >= 5) {
-        ui->last_log = time(NULL);
-        log_info("[encryption] Rewrite progress: %zu/%zu%s objects, %.0f/s%s", p->done,
-                 p->total_known, p->total_exact ? "" : "+", p->rate, p->final ? " (done)" : "");
-    }
-}
-
-/* rkc-apiserver lives beside rkc. */
-static char *apiserver_path(struct rkc_error *err)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    char *dir, *path;
-
-    if (n <= 0) {
-        rkc_error_set(err, RKC_EIO, "cannot find the rkc binary's directory");
-        return NULL;
-    }
-    self[n] = '\0';
-    dir = fs_dirname(self);
-    path = fs_join(dir, "rkc-apiserver");
-    free(dir);
-    if (access(path, X_OK) != 0) {
-        rkc_error_set(err, RKC_ENOTFOUND, "'%s' not found: rkc-apiserver must sit beside rkc",
-                      path);
-        free(path);
-        return NULL;
-    }
-    return path;
-}
-
-static int load(struct cluster_config **ret_cfg, struct rkc_state **ret_st, struct rkc_error *err)
-{
-    char *state_path;
-    size_t i;
-
-    if (config_load(arg_globals.config_path, ret_cfg, err))
-        return CLI_FAIL;
-    for (i = 0; i < (*ret_cfg)->nwarnings; i++)
-        log_warn("%s", (*ret_cfg)->warnings[i]);
-    state_path = up_state_path(arg_globals.config_path);
-    if (state_open(state_path, STATE_OPEN_DEFAULT, ret_st, err)) {
-        free(state_path);
-        config_free(*ret_cfg);
-        *ret_cfg = NULL;
-        return CLI_FAIL;
-    }
-    free(state_path);
-    if (state_warning(*ret_st))
-        log_warn("%s", state_warning(*ret_st));
-    return CLI_OK;
-}
+#include "util/banned.h"
 
 static int run_up(int argc, char **argv)
 {
@@ -122,7 +30,7 @@ static int run_up(int argc, char **argv)
                                           { NULL, 0, NULL, 0 } };
     struct cluster_config *cfg = NULL;
     struct rkc_state *st = NULL;
-    struct progress_ui ui = { isatty(STDERR_FILENO) != 0, 0, false };
+    struct cli_progress ui = { isatty(STDERR_FILENO) != 0, 0, false };
     struct up_options uo;
     struct rkc_error err;
     char *apiserver = NULL;
@@ -152,19 +60,19 @@ static int run_up(int argc, char **argv)
         return cli_usage_error(&cmd_up, "unexpected argument '%s'", argv[optind]);
     rkc_error_init(&err);
     log_info("Running rkc up (config %s)", arg_globals.config_path);
-    apiserver = apiserver_path(&err);
+    apiserver = cli_apiserver_path(&err);
     if (!apiserver)
         return cli_fail(&err);
-    if (load(&cfg, &st, &err)) {
+    if (cli_load_cluster(&cfg, &st, false, &err)) {
         free(apiserver);
         return cli_fail(&err);
     }
     memset(&uo, 0, sizeof(uo));
     uo.apiserver_bin = apiserver;
     uo.rewrite_workers = (unsigned)workers;
-    uo.progress = on_progress;
+    uo.progress = cli_on_progress;
     uo.progress_ctx = &ui;
-    uo.notify = on_notify;
+    uo.notify = cli_on_notify;
     uo.notify_ctx = &ui;
     if (up_run(cfg, st, &uo, &err))
         rc = cli_fail(&err);
@@ -212,7 +120,7 @@ static int run_remove(int argc, char **argv)
     if (optind < argc)
         return cli_usage_error(&cmd_remove, "unexpected argument '%s'", argv[optind]);
     rkc_error_init(&err);
-    if (load(&cfg, &st, &err))
+    if (cli_load_cluster(&cfg, &st, false, &err))
         return cli_fail(&err);
     if (!force) {
         char answer[16] = "";
@@ -237,7 +145,7 @@ static int run_remove(int argc, char **argv)
         }
     }
     memset(&uo, 0, sizeof(uo));
-    uo.notify = on_notify;
+    uo.notify = cli_on_notify;
     if (up_remove(cfg, &uo, &err))
         rc = cli_fail(&err);
     else

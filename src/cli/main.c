@@ -10,8 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/banned.h"
 #include "util/log.h"
+
+#include "util/banned.h"
 
 struct cli_globals arg_globals;
 

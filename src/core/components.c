@@ -7,11 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/banned.h"
 #include "core/pki.h"
 #include "util/fs.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 void argv_push(struct argv_list *a, const char *s)
 {
@@ -215,8 +216,11 @@ void components_apiserver_argv(const struct cluster_config *cfg, const struct co
     flag(ret, x, nx, "tls-cert-file", cert);
     flag(ret, x, nx, "tls-private-key-file", key);
     flag(ret, x, nx, "client-ca-file", ca);
-    if (encryption_config)
+    if (encryption_config) {
         flag(ret, x, nx, "encryption-provider-config", encryption_config);
+        if (components_apiserver_reloads(cfg))
+            flag(ret, x, nx, "encryption-provider-config-automatic-reload", "true");
+    }
     if (cfg->kube_api.binary) {
         /* A real kube-apiserver requires these; rkc-apiserver has no use for them. */
         flag(ret, x, nx, "service-cluster-ip-range", cfg->kube_api.service_cluster_ip_range);
@@ -238,4 +242,9 @@ void components_apiserver_argv(const struct cluster_config *cfg, const struct co
     free(sa);
     free(sakey);
     free(certdir);
+}
+
+bool components_apiserver_reloads(const struct cluster_config *cfg)
+{
+    return cfg->kube_api.binary == NULL;
 }

@@ -48,10 +48,15 @@ void components_etcd_argv(const struct cluster_config *cfg, const struct config_
 /*
  * The API server flags for a controlplane node. apiserver_bin is the embedded
  * rkc-apiserver (used unless services.kube-api.binary is set); encryption_config is the
- * provider config path or NULL when encryption is off.
+ * provider config path or NULL when encryption is off. The embedded server also gets
+ * --encryption-provider-config-automatic-reload: a changed file is then picked up without a
+ * restart (components_apiserver_reloads()).
  */
 void components_apiserver_argv(const struct cluster_config *cfg, const struct config_node *n,
                                const char *apiserver_bin, const char *encryption_config,
                                struct argv_list *ret);
+
+/* True when the API server reloads its provider config file by itself (the embedded one). */
+bool components_apiserver_reloads(const struct cluster_config *cfg);
 
 #endif

@@ -11,10 +11,11 @@
 #include "core/encplan.h"
 #include "crypto/b64.h"
 #include "crypto/keygen.h"
-#include "util/banned.h"
 #include "util/failpoint.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 static void notify(const struct encop_env *env, enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -5,8 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/banned.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 /* Resources rkc-apiserver stores; what a wildcard stands for when rewriting. */
 static const char *const known_resources[] = { "secrets", "configmaps", NULL };
@@ -219,4 +220,42 @@ bool encplan_writes_plaintext(const struct encconfig *cfg, const char *resource)
 
     free(p);
     return plain;
+}
+
+enum rkc_err encplan_rotate(const struct encconfig *cfg, const char *name,
+                            const unsigned char *secret, size_t len, struct encconfig **ret,
+                            struct rkc_error *err)
+{
+    struct encconfig *out = encconfig_new("<rotated>");
+    size_t i, j;
+
+    for (i = 0; i < cfg->nresources; i++) {
+        const struct encconfig_resource *r = &cfg->resources[i];
+        const struct encconfig_provider *first = r->nproviders ? &r->providers[0] : NULL;
+        struct encconfig_resource *res;
+
+        if (!first || first->kind == ENCCONFIG_KMS || first->kind == ENCCONFIG_IDENTITY) {
+            encconfig_free(out);
+            if (first && first->kind == ENCCONFIG_KMS)
+                return rkc_error_set(
+                    err, RKC_EINVAL,
+                    "resources[%zu] writes with the kms provider '%s': a KMS plugin rotates its "
+                    "own key-encryption key (for rkc-kms: 'rkc-kms rotate'); afterwards "
+                    "'rkc encrypt rewrite' re-encrypts every Secret under the new key",
+                    i, first->kms.name);
+            return rkc_error_set(err, RKC_EINVAL,
+                                 "resources[%zu] writes plaintext (identity comes first): there "
+                                 "is no key to rotate",
+                                 i);
+        }
+        res = encconfig_add_resource(out);
+        for (j = 0; j < r->nnames; j++)
+            encconfig_resource_add_name(res, r->names[j]);
+        encconfig_provider_add_key(encconfig_resource_add_provider(res, first->kind), name, secret,
+                                   len);
+        for (j = 1; j < r->nproviders; j++)
+            copy_provider(res, &r->providers[j]);
+    }
+    *ret = out;
+    return RKC_OK;
 }

@@ -41,4 +41,16 @@ bool encplan_writes_plaintext(const struct encconfig *cfg, const char *resource)
 /* True when two providers are the same (kind, key names and secrets, or KMS name). */
 bool encplan_provider_equal(const struct encconfig_provider *a, const struct encconfig_provider *b);
 
+/*
+ * The config a key rotation ends on: cfg with, in every resource entry, the first provider's
+ * keys replaced by one new key (name, secret) of the same kind; the other providers are kept.
+ * The old keys then only read until prune archives them.
+ * Errors: RKC_EINVAL when an entry writes with kms (the plugin rotates its own key) or
+ * identity (nothing to rotate), naming the entry.
+ * Returns: new config in *ret.
+ */
+enum rkc_err encplan_rotate(const struct encconfig *cfg, const char *name,
+                            const unsigned char *secret, size_t len, struct encconfig **ret,
+                            struct rkc_error *err);
+
 #endif

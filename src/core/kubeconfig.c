@@ -9,9 +9,10 @@
 #include <unistd.h>
 
 #include "adapters/ytree.h"
-#include "util/banned.h"
 #include "util/fs.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 /* Returns: new, standard base64 (with padding) of data. */
 static char *base64_encode(const char *data, size_t len)

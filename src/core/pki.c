@@ -30,10 +30,11 @@
 #include <openssl/x509v3.h>
 
 #include "core/config.h"
-#include "util/banned.h"
 #include "util/fs.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 #define PKI_SSL_DIR  "/etc/kubernetes/ssl/"
 #define PKI_NAME_MAX 200

@@ -9,9 +9,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "util/banned.h"
 #include "util/log.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 static char *path_of(const char *prefix, const char *sub, const char *name, const char *ext)
 {

@@ -19,17 +19,19 @@
 #include <unistd.h>
 
 #include "adapters/ytree.h"
-#include "util/banned.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 struct rkc_state {
     char *path;
     struct fs_lock lock;
     bool is_new;
     bool broken;
+    bool read_only;
     bool enc_recorded;
     struct rkc_error broken_err;
     char *warning;
@@ -949,7 +951,8 @@ enum rkc_err state_open(const char *path, enum state_open_flags flags, struct rk
 
     st->path = xstrdup(path);
     st->lock.fd = -1;
-    rc = fs_lock_acquire(lock_path, &st->lock, &holder, err);
+    st->read_only = (flags & STATE_OPEN_READ_ONLY) != 0;
+    rc = st->read_only ? RKC_OK : fs_lock_acquire(lock_path, &st->lock, &holder, err);
     if (rc == RKC_EBUSY) {
         if (holder > 0)
             rkc_error_set(err, RKC_EBUSY, "another rkc (pid %ld) holds %s", (long)holder, path);
@@ -1135,6 +1138,8 @@ enum rkc_err state_save(struct rkc_state *st, struct rkc_error *err)
         return rkc_error_set(err, RKC_ECONFIG,
                              "refusing to overwrite '%s': it could not be parsed (%s)", st->path,
                              st->broken_err.msg);
+    if (st->read_only)
+        return rkc_error_set(err, RKC_EINTERNAL, "'%s' was opened read-only", st->path);
     state_dump(st, &out);
     rc = fs_write_atomic(st->path, out.buf, out.len, 0600, err);
     strbuf_release_wipe(&out);

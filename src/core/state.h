@@ -62,6 +62,12 @@ enum state_open_flags {
      * or a backup of the bad file.
      */
     STATE_OPEN_KEEP_BROKEN = 1 << 1,
+    /*
+     * Read-only: no lock is taken (a running rkc does not block it), state_save() refuses.
+     * The file is read atomically (it is only ever replaced by rename), so what is read is
+     * one consistent version. For `rkc encrypt status`.
+     */
+    STATE_OPEN_READ_ONLY = 1 << 2,
 };
 
 enum state_which {

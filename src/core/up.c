@@ -29,11 +29,12 @@
 #include "crypto/b64.h"
 #include "crypto/keygen.h"
 #include "crypto/transformer.h"
-#include "util/banned.h"
 #include "util/failpoint.h"
 #include "util/fs.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 #define ETCD_HEALTH_TIMEOUT_MS      60000
 #define APISERVER_HEALTH_TIMEOUT_MS 60000
@@ -362,8 +363,57 @@ static enum rkc_err api_probe_fn(void *ctx, struct rkc_error *err)
 }
 
 /*
+ * The provider config hash the running API server reports as loaded (rkc-apiserver's
+ * apiserver_encryption_config_controller_automatic_reload_last_config_info metric), into ret
+ * ("" when it reports none).
+ */
+static enum rkc_err loaded_hash(struct up *u, size_t node, char ret[ENCCONFIG_HASH_SIZE],
+                                struct rkc_error *err)
+{
+    static const char metric[] =
+        "apiserver_encryption_config_controller_automatic_reload_last_config_info{";
+    struct strbuf resp = STRBUF_INIT;
+    struct kube_client *kc;
+    long status = 0;
+    const char *p, *h, *q;
+    enum rkc_err rc = kube_for(u, node, &kc, err);
+
+    ret[0] = '\0';
+    if (!rc)
+        rc = kube_request(kc, "GET", "/metrics", NULL, NULL, 0, &status, &resp, err);
+    if (!rc && status != 200)
+        rc = rkc_error_set(err, RKC_EHTTP, "/metrics answered %ld", status);
+    if (!rc && (p = strstr(resp.buf, metric)) && (h = strstr(p, ",hash=\"")) &&
+        (q = strchr(h + 7, '"')) && (size_t)(q - h - 7) < ENCCONFIG_HASH_SIZE) {
+        memcpy(ret, h + 7, (size_t)(q - h - 7));
+        ret[q - h - 7] = '\0';
+    }
+    strbuf_release(&resp);
+    return rc;
+}
+
+/* Waits until node's API server reports hash as its loaded provider config. */
+static enum rkc_err wait_loaded(struct up *u, size_t node, const char *hash, struct rkc_error *err)
+{
+    char have[ENCCONFIG_HASH_SIZE] = "";
+    struct timespec ts = { 0, 100L * 1000 * 1000 };
+    int i;
+
+    for (i = 0; i < 150; i++) {
+        if (!loaded_hash(u, node, have, NULL) && !strcmp(have, hash))
+            return RKC_OK;
+        nanosleep(&ts, NULL);
+    }
+    return rkc_error_set(err, RKC_ETIMEOUT,
+                         "kube-apiserver on node '%s' did not load the new provider config "
+                         "within 15 s (it reports %s, expected %s); its log says why",
+                         u->cfg->nodes[node].name, have[0] ? have : "none", hash);
+}
+
+/*
  * Ensures the API server of node runs with whatever provider config file the node has now
- * (absent: no flag). Restarts it when its flags or that file changed.
+ * (absent: no flag). Restarts it when its flags changed, or the file changed and it cannot
+ * reload it by itself; a reloading server is waited for until it reports the file loaded.
  */
 static enum rkc_err apiserver_ensure(struct up *u, size_t node, bool force, bool *ret_started,
                                      struct rkc_error *err)
@@ -386,11 +436,13 @@ static enum rkc_err apiserver_ensure(struct up *u, size_t node, bool force, bool
     c.name = "kube-apiserver";
     c.argv = (const char *const *)argv.v;
     c.prefix = n->prefix;
-    c.extra_hash = hash;
+    c.extra_hash = components_apiserver_reloads(u->cfg) ? NULL : hash;
     rc = runtime_ensure(u->t[node], &c, force, &started, err);
     if (!rc)
         rc = runtime_wait_healthy(u->t[node], &c, api_probe_fn, &probe, APISERVER_HEALTH_TIMEOUT_MS,
                                   err);
+    if (!rc && has_file && components_apiserver_reloads(u->cfg))
+        rc = wait_loaded(u, node, hash, err);
     if (!rc && started)
         notify(u, LOG_INFO, "[controlPlane] Successfully started kube-apiserver on host [%s]",
                n->name);
@@ -804,6 +856,41 @@ enum rkc_err up_custom_config(const struct cluster_config *cfg, struct encconfig
     return RKC_OK;
 }
 
+/*
+ * A new 256-bit key whose name no key of cfg and no archived key uses (so names stay
+ * unique in the retired-keys archive).
+ */
+static enum rkc_err new_key(struct up *u, const struct encconfig *cfg, char name[8],
+                            unsigned char secret[32], struct rkc_error *err)
+{
+    enum rkc_err rc;
+    int tries = 0;
+
+    do {
+        rc = encconfig_new_key(cfg, name, secret, err);
+    } while (!rc && state_retired_find(u->st, name) && ++tries < 100);
+    return rc;
+}
+
+/* True when cluster.yml's custom_config is what the last successful `rkc up` applied. */
+static bool custom_config_unchanged(struct up *u)
+{
+    const struct jval *cur = state_rke_config(u->st, STATE_CURRENT);
+    const struct jval *applied = jval_get(
+        jval_get(jval_get(jval_get(cur, "services"), "kubeApi"), "secretsEncryptionConfig"),
+        "customConfig");
+    struct jval *now;
+    bool same;
+
+    if (!applied || !u->cfg->kube_api.secrets_encryption.custom_config)
+        return false;
+    now = config_ytree_to_jval(u->cfg->kube_api.secrets_encryption.custom_config);
+    same = jval_equal(applied, now);
+    jval_wipe_strings(now);
+    jval_decref(now);
+    return same;
+}
+
 static enum rkc_err desired(struct up *u, struct encconfig **ret_target,
                             enum state_op_kind *ret_kind, bool *ret_change, struct rkc_error *err)
 {
@@ -837,7 +924,17 @@ static enum rkc_err desired(struct up *u, struct encconfig **ret_target,
             }
         }
         strbuf_release(&warnings);
-        if (!rc && !(active && mode == STATE_ENC_CUSTOM && encconfig_equal(active, b))) {
+        /*
+         * A custom config rotated by `rkc encrypt rotate-key` differs from cluster.yml's on
+         * purpose: it is kept until the user changes custom_config itself.
+         */
+        if (!rc && active && mode == STATE_ENC_CUSTOM && !encconfig_equal(active, b) &&
+            custom_config_unchanged(u))
+            notify(u, LOG_INFO,
+                   "[encryption] Keeping the rotated custom configuration (custom_config in %s "
+                   "is unchanged since it was applied)",
+                   u->cfg->file);
+        else if (!rc && !(active && mode == STATE_ENC_CUSTOM && encconfig_equal(active, b))) {
             *ret_kind = STATE_OP_APPLY_CUSTOM;
             *ret_change = true;
             *ret_target = b;
@@ -848,7 +945,7 @@ static enum rkc_err desired(struct up *u, struct encconfig **ret_target,
         char name[8];
         struct encconfig_managed_key k = { name, secret, sizeof(secret) };
 
-        rc = encconfig_new_key(active, name, secret, err);
+        rc = new_key(u, active, name, secret, err);
         if (!rc) {
             notify(u, LOG_INFO, "[encryption] Generated a new 256-bit encryption key %s", name);
             *ret_target = encconfig_new_managed(&k, NULL, 0, false);
@@ -862,41 +959,105 @@ static enum rkc_err desired(struct up *u, struct encconfig **ret_target,
     return rc;
 }
 
+static void make_env(struct up *u, struct encop_env *env)
+{
+    memset(env, 0, sizeof(*env));
+    env->ctx = u;
+    env->ncontrolplane = config_count_role(u->cfg, CONFIG_ROLE_CONTROLPLANE);
+    env->apply = env_apply;
+    env->rewrite = env_rewrite;
+    env->verify = env_verify;
+    env->notify = encop_notify;
+}
+
+/* Starts and runs a rotation of the active config (managed or custom). */
+static enum rkc_err rotate_now(struct up *u, const struct encop_env *env, struct rkc_error *err)
+{
+    struct encconfig *active = NULL, *target = NULL;
+    unsigned char secret[32];
+    char name[8];
+    enum rkc_err rc;
+
+    rc = encop_config_from_text(state_active_config(u->st), &active, err);
+    if (!rc && !active)
+        rc = rkc_error_set(err, RKC_EINVAL,
+                           "secrets encryption is not enabled: there is no key to rotate (set "
+                           "services.kube-api.secrets_encryption_config.enabled: true and run "
+                           "rkc up)");
+    if (!rc)
+        rc = new_key(u, active, name, secret, err);
+    if (!rc && state_enc_mode(u->st) == STATE_ENC_MANAGED) {
+        struct encconfig_managed_key k = { name, secret, sizeof(secret) };
+
+        target = encconfig_new_managed(&k, NULL, 0, false);
+    } else if (!rc) {
+        rc = encplan_rotate(active, name, secret, sizeof(secret), &target, err);
+        if (rc)
+            rkc_error_prefix(err, "cannot rotate the custom encryption configuration: ");
+    }
+    rkc_wipe(secret, sizeof(secret));
+    if (!rc) {
+        notify(u, LOG_INFO, "[encryption] Generated a new 256-bit encryption key %s", name);
+        notify(u, LOG_INFO,
+               "[encryption] Rotating the encryption key: the new key is added as a reader, "
+               "then becomes the writer with the old key kept for reading");
+        rc = encop_begin(u->st, STATE_OP_ROTATE, target, err);
+    }
+    if (!rc)
+        rc = encop_run(u->st, env, err);
+    encconfig_free(target);
+    encconfig_free(active);
+    return rc;
+}
+
+/* True when rotate_encryption_key was already true in the last applied cluster.yml. */
+static bool rotation_flag_applied(struct up *u)
+{
+    return jval_get_bool(state_rke_config(u->st, STATE_CURRENT), "rotateEncryptionKey", false);
+}
+
 static enum rkc_err encryption_step(struct up *u, struct rkc_error *err)
 {
     struct encop_env env;
     struct encconfig *target = NULL;
     enum state_op_kind kind = STATE_OP_ENABLE;
-    bool change = false;
+    bool change = false, ran = false;
     enum rkc_err rc;
-    size_t i;
 
-    memset(&env, 0, sizeof(env));
-    env.ctx = u;
-    env.ncontrolplane = config_count_role(u->cfg, CONFIG_ROLE_CONTROLPLANE);
-    env.apply = env_apply;
-    env.rewrite = env_rewrite;
-    env.verify = env_verify;
-    env.notify = encop_notify;
-    (void)i;
+    make_env(u, &env);
     if (state_operation(u->st)) {
+        ran = true;
         rc = encop_run(u->st, &env, err);
         if (rc)
             return rc;
     }
     rc = desired(u, &target, &kind, &change, err);
-    if (rc || !change) {
-        encconfig_free(target);
-        return rc;
+    if (!rc && change) {
+        ran = true;
+        notify(u, LOG_INFO, "[encryption] %s",
+               kind == STATE_OP_DISABLE        ? "Disabling secrets encryption"
+               : kind == STATE_OP_APPLY_CUSTOM ? "Applying the custom encryption configuration"
+                                               : "Enabling managed secrets encryption (aescbc)");
+        rc = encop_begin(u->st, kind, target, err);
+        if (!rc)
+            rc = encop_run(u->st, &env, err);
     }
-    notify(u, LOG_INFO, "[encryption] %s",
-           kind == STATE_OP_DISABLE        ? "Disabling secrets encryption"
-           : kind == STATE_OP_APPLY_CUSTOM ? "Applying the custom encryption configuration"
-                                           : "Enabling managed secrets encryption (aescbc)");
-    rc = encop_begin(u->st, kind, target, err);
     encconfig_free(target);
+    if (rc || !u->cfg->rotate_encryption_key || rotation_flag_applied(u))
+        return rc;
+    if (ran || !state_active_config(u->st)) {
+        notify(u, LOG_INFO,
+               "[encryption] rotate_encryption_key: %s, no rotation needed in this run",
+               ran ? "the key was just changed" : "encryption is disabled");
+    } else {
+        notify(u, LOG_INFO, "[encryption] rotate_encryption_key is set: rotating the key once");
+        rc = rotate_now(u, &env, err);
+    }
     if (!rc)
-        rc = encop_run(u->st, &env, err);
+        notify(u, LOG_INFO,
+               "[encryption] rotate_encryption_key may now be removed from %s: it does not "
+               "rotate again while it stays true",
+               u->cfg->file);
     return rc;
 }
 
@@ -940,6 +1101,66 @@ static void up_release(struct up *u)
     pki_bundle_free(u->pki);
 }
 
+/* Certificates, etcd, the control plane and the kubeconfig: what every command needs up. */
+static enum rkc_err bring_up(struct up *u, struct rkc_error *err)
+{
+    enum rkc_err rc = open_transports(u, err);
+
+    if (!rc)
+        rc = certificates_step(u, err);
+    if (!rc)
+        rc = etcd_step(u, err);
+    if (!rc)
+        rc = etcd_client_step(u, err);
+    if (!rc)
+        rc = controlplane_step(u, err);
+    if (!rc)
+        rc = kubeconfig_step(u, err);
+    return rc;
+}
+
+enum rkc_err up_rotate(const struct cluster_config *cfg, struct rkc_state *st,
+                       const struct up_options *opts, struct rkc_error *err)
+{
+    const struct state_operation *op;
+    struct encop_env env;
+    struct up u;
+    enum rkc_err rc = RKC_OK;
+
+    memset(&u, 0, sizeof(u));
+    u.cfg = cfg;
+    u.st = st;
+    u.o = opts;
+    op = state_operation(st);
+    if (op) {
+        rc = state_operation_bump_attempt(st, err);
+        if (!rc)
+            rc = state_save(st, err);
+    }
+    if (!rc)
+        rc = bring_up(&u, err);
+    make_env(&u, &env);
+    op = state_operation(st);
+    if (!rc && op) {
+        bool was_rotate = op->kind == STATE_OP_ROTATE;
+
+        notify(&u, LOG_INFO, "[encryption] Finishing the interrupted '%s' operation first",
+               state_op_kind_name(op->kind));
+        rc = encop_run(st, &env, err);
+        if (!rc && was_rotate) {
+            notify(&u, LOG_INFO, "[encryption] The interrupted key rotation is complete");
+            up_release(&u);
+            return RKC_OK;
+        }
+    }
+    if (!rc)
+        rc = rotate_now(&u, &env, err);
+    if (!rc)
+        notify(&u, LOG_INFO, "[encryption] Key rotation finished");
+    up_release(&u);
+    return rc;
+}
+
 enum rkc_err up_run(const struct cluster_config *cfg, struct rkc_state *st,
                     const struct up_options *opts, struct rkc_error *err)
 {
@@ -967,17 +1188,7 @@ enum rkc_err up_run(const struct cluster_config *cfg, struct rkc_state *st,
             return rc;
     }
     state_set_rke_config_take(st, STATE_DESIRED, config_to_jval(cfg));
-    rc = open_transports(&u, err);
-    if (!rc)
-        rc = certificates_step(&u, err);
-    if (!rc)
-        rc = etcd_step(&u, err);
-    if (!rc)
-        rc = etcd_client_step(&u, err);
-    if (!rc)
-        rc = controlplane_step(&u, err);
-    if (!rc)
-        rc = kubeconfig_step(&u, err);
+    rc = bring_up(&u, err);
     if (!rc)
         rc = encryption_step(&u, err);
     if (!rc) {
@@ -1030,6 +1241,236 @@ enum rkc_err up_remove(const struct cluster_config *cfg, const struct up_options
         rc = fs_remove(kc, err);
         free(kc);
     }
+    up_release(&u);
+    return rc;
+}
+
+/* ---- status ---- */
+
+static struct jval *provider_json(const struct encconfig_provider *p, bool writer_first_key)
+{
+    struct jval *o = jval_object(), *keys = jval_array();
+    size_t k;
+
+    jval_set_str(o, "provider", encconfig_kind_name(p->kind));
+    if (p->kind == ENCCONFIG_KMS) {
+        jval_set_str(o, "name", p->kms.name);
+        jval_set_str(o, "apiVersion", p->kms.api_version ? p->kms.api_version : "v1");
+    }
+    for (k = 0; k < p->nkeys; k++) {
+        struct jval *kj = jval_object();
+        char fp[KEYGEN_FINGERPRINT_SIZE];
+
+        keygen_fingerprint(p->keys[k].secret, p->keys[k].secret_len, fp);
+        jval_set_str(kj, "name", p->keys[k].name);
+        jval_set_str(kj, "fingerprint", fp);
+        jval_set_str(kj, "role", writer_first_key && k == 0 ? "writer" : "reader");
+        jval_array_append_take(keys, kj);
+    }
+    jval_set_take(o, "keys", keys);
+    return o;
+}
+
+/* resources: [{names, providers: [...]}] of the active config. */
+static struct jval *config_json(const struct encconfig *cfg)
+{
+    struct jval *arr = jval_array();
+    size_t i, j;
+
+    for (i = 0; cfg && i < cfg->nresources; i++) {
+        const struct encconfig_resource *r = &cfg->resources[i];
+        struct jval *o = jval_object(), *names = jval_array(), *provs = jval_array();
+
+        for (j = 0; j < r->nnames; j++)
+            jval_array_append_take(names, jval_string(r->names[j]));
+        for (j = 0; j < r->nproviders; j++)
+            jval_array_append_take(provs, provider_json(&r->providers[j], j == 0));
+        jval_set_take(o, "resources", names);
+        jval_set_take(o, "providers", provs);
+        jval_array_append_take(arr, o);
+    }
+    return arr;
+}
+
+static struct jval *scan_json(struct up *u, const struct encconfig *cfg, struct rkc_error *err)
+{
+    struct jval *out = jval_object();
+    char **resources = NULL;
+    size_t i, j;
+
+    encplan_resources(cfg, NULL, &resources);
+    if (!resources[0]) {
+        encplan_resources_free(resources);
+        resources = xcalloc(2, sizeof(*resources));
+        resources[0] = xstrdup("secrets");
+    }
+    for (i = 0; resources[i]; i++) {
+        struct encset *set = NULL;
+        struct verify_report rep;
+        struct jval *o, *by, *unread;
+        const struct xf_chain *chain = NULL;
+        struct xf_chain *plain = NULL;
+        enum rkc_err rc = RKC_OK;
+
+        if (cfg)
+            rc = encconfig_build(cfg, NULL, &set, err);
+        if (rc)
+            break;
+        if (set)
+            chain = encset_chain_for(set, resources[i]);
+        else
+            chain = plain = xf_chain_encrypt_check_identity();
+        verify_report_init(&rep);
+        rc = verify_resource(u->etcd, ETCD_PREFIX, resources[i], chain, 500, &rep, err);
+        if (!rc) {
+            o = jval_object();
+            by = jval_array();
+            unread = jval_array();
+            jval_set_int(o, "total", (int64_t)rep.total);
+            jval_set_int(o, "plaintext", (int64_t)rep.plaintext);
+            jval_set_int(o, "unreadable", (int64_t)rep.unreadable);
+            jval_set_int(o, "notOnWriter", (int64_t)rep.not_on_writer);
+            jval_set_str(o, "writer", rep.writer ? rep.writer : "");
+            for (j = 0; j < rep.ncounts; j++) {
+                struct jval *c = jval_object();
+
+                jval_set_str(c, "provider", xf_kind_name(rep.counts[j].kind));
+                jval_set_str(c, "key", rep.counts[j].key_name);
+                jval_set_int(c, "count", (int64_t)rep.counts[j].count);
+                jval_set_bool(c, "writer", rep.counts[j].writer);
+                jval_array_append_take(by, c);
+            }
+            for (j = 0; j < rep.unreadable_keys.nr; j++)
+                jval_array_append_take(unread, jval_string(rep.unreadable_keys.v[j].key));
+            jval_set_take(o, "byKey", by);
+            jval_set_take(o, "unreadableKeys", unread);
+            jval_set_take(out, resources[i], o);
+        }
+        verify_report_release(&rep);
+        xf_chain_free(plain);
+        encset_free(set);
+        if (rc)
+            break;
+    }
+    encplan_resources_free(resources);
+    return out;
+}
+
+enum rkc_err up_status(const struct cluster_config *cfg, struct rkc_state *st,
+                       const struct up_options *opts, bool scan, struct jval **ret,
+                       struct rkc_error *err)
+{
+    struct jval *o = jval_object(), *nodes = jval_array(), *retired = jval_array();
+    const struct state_operation *op = state_operation(st);
+    struct encconfig *active = NULL;
+    const struct jval *certs;
+    char first_deployed[ENCCONFIG_HASH_SIZE] = "";
+    bool agree = true, have_first = false;
+    struct up u;
+    enum rkc_err rc;
+    size_t i;
+
+    memset(&u, 0, sizeof(u));
+    u.cfg = cfg;
+    u.st = st;
+    u.o = opts;
+    rc = encop_config_from_text(state_active_config(st), &active, err);
+    if (rc)
+        goto out;
+    jval_set_str(o, "mode", state_enc_mode_name(state_enc_mode(st)));
+    jval_set_take(o, "config", config_json(active));
+    if (op) {
+        struct jval *oj = jval_object();
+
+        jval_set_str(oj, "kind", state_op_kind_name(op->kind));
+        jval_set_str(oj, "phase", state_op_phase_name(op->phase));
+        jval_set_int(oj, "attempt", op->attempt);
+        jval_set_str(oj, "startedAt", op->started_at);
+        jval_set_take(o, "operation", oj);
+    } else {
+        jval_set_take(o, "operation", jval_null());
+    }
+    for (i = 0; i < state_retired_count(st); i++) {
+        const struct state_retired_key *k = state_retired_at(st, i);
+        struct jval *kj = jval_object();
+
+        jval_set_str(kj, "name", k->name);
+        jval_set_str(kj, "provider", k->provider);
+        jval_set_str(kj, "fingerprint", k->fingerprint);
+        jval_set_str(kj, "retiredAt", k->retired_at);
+        jval_set_str(kj, "reason", k->reason ? k->reason : "");
+        jval_array_append_take(retired, kj);
+    }
+    jval_set_take(o, "retiredKeys", retired);
+    certs = state_certificates(st, STATE_CURRENT);
+    if (!certs || !jval_object_size(certs)) {
+        jval_set_take(o, "nodes", nodes);
+        jval_set_bool(o, "nodesAgree", true);
+        *ret = o;
+        o = NULL;
+        goto out;
+    }
+    rc = pki_bundle_from_jval(certs, &u.pki, err);
+    if (!rc)
+        rc = open_transports(&u, err);
+    for (i = 0; !rc && i < cfg->nnodes; i++) {
+        const struct config_node *n = &cfg->nodes[i];
+        struct jval *nj;
+        char *enc;
+        struct strbuf cur = STRBUF_INIT;
+        char deployed[ENCCONFIG_HASH_SIZE] = "", loaded[ENCCONFIG_HASH_SIZE] = "";
+        struct rkc_error lerr;
+        bool node_ok;
+
+        if (!(n->roles & CONFIG_ROLE_CONTROLPLANE))
+            continue;
+        nj = jval_object();
+        enc = components_encryption_path(n);
+        if (!transport_read_file(u.t[i], enc, &cur, NULL))
+            encconfig_hash_bytes(cur.buf, cur.len, deployed);
+        strbuf_release_wipe(&cur);
+        free(enc);
+        rkc_error_init(&lerr);
+        jval_set_str(nj, "name", n->name);
+        jval_set_take(nj, "deployedHash", deployed[0] ? jval_string(deployed) : jval_null());
+        if (loaded_hash(&u, i, loaded, &lerr)) {
+            jval_set_take(nj, "loadedHash", jval_null());
+            jval_set_str(nj, "error", lerr.msg);
+            node_ok = false;
+        } else {
+            jval_set_take(nj, "loadedHash", loaded[0] ? jval_string(loaded) : jval_null());
+            /* without a file the server must report no config */
+            node_ok = !strcmp(deployed, loaded);
+        }
+        if (!have_first) {
+            memcpy(first_deployed, deployed, sizeof(deployed));
+            have_first = true;
+        } else if (strcmp(first_deployed, deployed)) {
+            node_ok = false;
+        }
+        jval_set_bool(nj, "agrees", node_ok);
+        agree = agree && node_ok;
+        jval_array_append_take(nodes, nj);
+    }
+    jval_set_take(o, "nodes", nodes);
+    nodes = NULL;
+    jval_set_bool(o, "nodesAgree", agree);
+    if (!rc && scan) {
+        rc = etcd_client_step(&u, err);
+        if (!rc) {
+            struct jval *sj = scan_json(&u, active, err);
+
+            jval_set_take(o, "scan", sj);
+        }
+    }
+    if (!rc) {
+        *ret = o;
+        o = NULL;
+    }
+out:
+    jval_decref(nodes);
+    jval_decref(o);
+    encconfig_free(active);
     up_release(&u);
     return rc;
 }

@@ -34,6 +34,25 @@ enum rkc_err up_run(const struct cluster_config *cfg, struct rkc_state *st,
                     const struct up_options *opts, struct rkc_error *err);
 
 /*
+ * `rkc encrypt rotate-key`: brings the cluster up as it is, finishes a pending operation
+ * (an interrupted rotation is finished, not started over), then rotates the active key
+ * (managed, or a custom config whose writers are aescbc/aesgcm/secretbox) through encop.
+ */
+enum rkc_err up_rotate(const struct cluster_config *cfg, struct rkc_state *st,
+                       const struct up_options *opts, struct rkc_error *err);
+
+/*
+ * `rkc encrypt status`: what the state says (mode, the active providers and keys with
+ * fingerprints, the pending operation, the retired keys), per controlplane node the hash of the
+ * deployed provider file and the hash the running API server reports loaded, and with scan the
+ * per-resource counts of etcd values by provider/key. Reads only; never changes anything.
+ * Returns: new JSON document in *ret (schema in docs/commands.md). Never contains key material.
+ */
+enum rkc_err up_status(const struct cluster_config *cfg, struct rkc_state *st,
+                       const struct up_options *opts, bool scan, struct jval **ret,
+                       struct rkc_error *err);
+
+/*
  * Parses and validates services.kube-api.secrets_encryption_config.custom_config (positions
  * in cluster.yml). *ret is NULL when there is none. warnings (may be NULL) gets one line per
  * warning. Errors: RKC_ECONFIG listing every problem.

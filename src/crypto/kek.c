@@ -11,9 +11,10 @@
 #include "crypto/b64.h"
 #include "crypto/keygen.h"
 #include "crypto/xf_internal.h"
-#include "util/banned.h"
 #include "util/fs.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 #define MAGIC     "rkk1"
 #define MAGIC_LEN 4

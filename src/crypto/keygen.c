@@ -8,8 +8,9 @@
 
 #include <openssl/sha.h>
 
-#include "util/banned.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 enum rkc_err keygen_random(void *out, size_t n, struct rkc_error *err)
 {

@@ -7,8 +7,9 @@
 #include <string.h>
 
 #include "crypto/b64.h"
-#include "util/banned.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 struct kms_mock {
     pthread_mutex_t mu;

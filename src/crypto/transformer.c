@@ -14,8 +14,9 @@
 #include <sodium.h>
 
 #include "crypto/xf_internal.h"
-#include "util/banned.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 #define PREFIX_AESCBC    "k8s:enc:aescbc:v1:"
 #define PREFIX_AESGCM    "k8s:enc:aesgcm:v1:"

@@ -18,8 +18,9 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "util/banned.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 /* ---- random ---- */
 

@@ -14,8 +14,9 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
-#include "util/banned.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 #define V1_SHORT                                                                                   \
     "invalid data encountered by envelope transformer: failed to read uint16 length prefixed data"

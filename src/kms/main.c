@@ -16,9 +16,10 @@
 
 #include "adapters/kmsserver.h"
 #include "crypto/kek.h"
-#include "util/banned.h"
 #include "util/log.h"
 #include "util/xalloc.h"
+
+#include "util/banned.h"
 
 #define DEFAULT_LISTEN "unix:///var/run/kmsplugin/socket.sock"
 

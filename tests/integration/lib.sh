@@ -20,11 +20,19 @@ lib_cleanup() {
     for pid in "${LIB_PIDS[@]:-}"; do
         [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
     done
+    # a sanitizer report from a server we started fails the test (asan builds)
+    local sanitizer=0
+    if [ -f "$T/apiserver.log" ] &&
+        grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/apiserver.log" >&2; then
+        echo "FAIL: sanitizer report in rkc-apiserver's log" >&2
+        sanitizer=1
+    fi
     if [ "${RKC_KEEP_TMP:-}" = 1 ]; then
         echo "kept $T" >&2
     else
         rm -rf "$T"
     fi
+    [ "$sanitizer" = 0 ] || exit 1
 }
 trap lib_cleanup EXIT
 

@@ -53,7 +53,13 @@ kc label secret s1 tier=gold >/dev/null
 [ "$(kc get secrets -A --field-selector metadata.namespace=demo -o name)" = secret/s2 ] ||
     fail "field selector"
 [ "$(kc get secrets -A --chunk-size=1 --no-headers | wc -l)" = 3 ] || fail "chunked list"
-ok "list -A, label, selectors, chunking"
+kc get secrets >"$T/table.txt"
+head -1 "$T/table.txt" | contains '^NAME  *TYPE  *DATA  *AGE$' || fail "secret table: $(cat "$T/table.txt")"
+contains '^s1  *Opaque  *2  *[0-9]' <"$T/table.txt" || fail "secret row: $(cat "$T/table.txt")"
+kc get secrets -A | head -1 | contains '^NAMESPACE  *NAME  *TYPE' || fail "-A table"
+kc get ns demo | contains '^demo  *Active  ' || fail "namespace table"
+kc get cm c1 | contains '^c1  *1  ' || fail "configmap table"
+ok "list -A, label, selectors, chunking, Table form"
 
 # patch (strategic merge), merge patch via label, json patch
 kc patch secret s1 -p '{"stringData":{"z":"zz"}}' >/dev/null

@@ -83,6 +83,10 @@ jq -e '.message | test("strict decoding error: unknown field \"bogus\"")' "$T/re
 got=$(acurl -o /dev/null -w '%{http_code}' -X POST "${J[@]}" --data '{"kind":"Secret","apiVersion":"v1","metadata":{"name":"ignored"},"bogus":1}' \
     "$NS/secrets?fieldValidation=Ignore")
 [ "$got" = 201 ] || fail "fieldValidation=Ignore: $got"
+acurl -D "$T/headers" -o /dev/null -X POST "${J[@]}" --data '{"kind":"Secret","apiVersion":"v1","metadata":{"name":"warned","bogus2":1}}' \
+    "$NS/secrets?fieldValidation=Warn"
+contains '^Warning: 299 - "unknown field \\"metadata.bogus2\\""' <"$T/headers" ||
+    fail "fieldValidation=Warn header: $(cat "$T/headers")"
 expect_status 404 NotFound "$NS/secrets/nope"
 jq -e '.details.name == "nope" and .details.kind == "secrets" and .message == "secrets \"nope\" not found"' \
     "$T/resp.json" >/dev/null || fail "404 body"
@@ -116,15 +120,18 @@ jq -e '(.items | length) == 2 and .metadata.continue and .metadata.remainingItem
 tok=$(jq -r .metadata.continue "$T/page1.json")
 /usr/bin/python3 -c 'import base64,json,sys; t=sys.argv[1]; d=json.loads(base64.urlsafe_b64decode(t+"="*(-len(t)%4))); assert d["v"]=="meta.k8s.io/v1" and d["start"].endswith("\u0000"), d' "$tok" ||
     fail "continue token format"
-acurl "$NS/secrets?limit=100&continue=$tok" | jq -e '(.items | length) >= 3 and (.metadata.continue // "") == ""' \
-    >/dev/null || fail "page 2"
+acurl -o /dev/null -X POST "${J[@]}" --data "$(secret zz-after-page1)" "$NS/secrets"
+acurl "$NS/secrets?limit=100&continue=$tok" >"$T/page2.json"
+jq -e --arg rv "$(jq -r .metadata.resourceVersion "$T/page1.json")" \
+    '(.items | length) >= 3 and (.metadata.continue // "") == "" and .metadata.resourceVersion == $rv and ([.items[].metadata.name] | index("zz-after-page1")) == null' \
+    "$T/page2.json" >/dev/null || fail "page 2 is not the snapshot of page 1: $(cat "$T/page2.json")"
 rev=$(etcdctl get /registry/secrets/default/p4 -w json | jq -r .header.revision)
 etcdctl put /registry/rkc-test/bump x >/dev/null
 etcdctl compaction "$((rev + 1))" >/dev/null
 expect_status 410 Expired "$NS/secrets?limit=2&continue=$tok"
 jq -e '.metadata.continue | length > 0' "$T/resp.json" >/dev/null || fail "410 without continue"
 expect_status 400 BadRequest "$NS/secrets?limit=2&continue=garbage"
-ok "limit/continue, 410 Expired"
+ok "limit/continue at one snapshot revision, 410 Expired"
 
 # update of unchanged bytes is skipped (same resourceVersion), and changed bytes bump it
 cur=$(acurl "$NS/secrets/p1")

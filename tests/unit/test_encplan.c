@@ -198,12 +198,56 @@ static void test_wildcards(void **state)
     encconfig_free(b);
 }
 
+static void test_rotate_target(void **state)
+{
+    struct encconfig *a = parse("apiVersion: apiserver.config.k8s.io/v1\n"
+                                "kind: EncryptionConfiguration\n"
+                                "resources:\n"
+                                "- resources: [secrets]\n"
+                                "  providers:\n"
+                                "  - aesgcm: {keys: [{name: g1, secret: "
+                                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=}, {name: g0, "
+                                "secret: c2VjcmV0IGlzIHNlY3VyZQ==}]}\n"
+                                "  - identity: {}\n"
+                                "- resources: [configmaps]\n"
+                                "  providers:\n"
+                                "  - secretbox: {keys: [{name: s1, secret: "
+                                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=}]}\n");
+    struct encconfig *kms = parse("apiVersion: apiserver.config.k8s.io/v1\n"
+                                  "kind: EncryptionConfiguration\n"
+                                  "resources:\n"
+                                  "- resources: [secrets]\n"
+                                  "  providers:\n"
+                                  "  - kms: {apiVersion: v2, name: kp, endpoint: "
+                                  "unix:///s.sock}\n");
+    struct encconfig *b = NULL, *prom;
+    struct rkc_error err;
+    char buf[512];
+
+    (void)state;
+    assert_int_equal(encplan_rotate(a, "k-new00", k2, 32, &b, &err), RKC_OK);
+    describe(b, buf, sizeof(buf));
+    assert_string_equal(buf, "secrets: aesgcm[k-new00] identity; configmaps: secretbox[k-new00]");
+    prom = encplan_merge(b, a);
+    describe(prom, buf, sizeof(buf));
+    assert_string_equal(buf, "secrets: aesgcm[k-new00] identity aesgcm[g1,g0]; configmaps: "
+                             "secretbox[k-new00] secretbox[s1]");
+    assert_valid(prom);
+    encconfig_free(prom);
+    encconfig_free(b);
+    assert_int_equal(encplan_rotate(kms, "k-new00", k2, 32, &b, &err), RKC_EINVAL);
+    assert_non_null(strstr(err.msg, "resources[0] writes with the kms provider 'kp': a KMS "
+                                    "plugin rotates its own key-encryption key"));
+    encconfig_free(kms);
+    encconfig_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_enable),    cmocka_unit_test(test_disable),
         cmocka_unit_test(test_rotate),    cmocka_unit_test(test_custom_change_drops_resource),
-        cmocka_unit_test(test_wildcards),
+        cmocka_unit_test(test_wildcards), cmocka_unit_test(test_rotate_target),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

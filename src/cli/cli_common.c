@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cli_common: what the cluster commands share: loading, progress and log rendering. */
+#include "cli/cli.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/state.h"
+#include "core/up.h"
+#include "util/fs.h"
+#include "util/log.h"
+
+#include "util/banned.h"
+
+void cli_on_notify(void *ctx, enum log_level level, const char *msg)
+{
+    struct cli_progress *ui = ctx;
+
+    if (ui && ui->drawn) {
+        fputs("\r\033[K", stderr);
+        ui->drawn = false;
+    }
+    log_msg(level, "%s", msg);
+}
+
+void cli_on_progress(void *ctx, const struct rewrite_progress *p)
+{
+    struct cli_progress *ui = ctx;
+    double eta = p->rate > 0 && p->total_known > p->done ? (p->total_known - p->done) / p->rate : 0;
+
+    if (log_get_level() > LOG_INFO)
+        return;
+    if (ui->tty) {
+        size_t width = 30, fill = p->total_known ? width * p->done / p->total_known : 0;
+        char bar[64];
+
+        memset(bar, '=', fill > width ? width : fill);
+        memset(bar + (fill > width ? width : fill), ' ', width - (fill > width ? width : fill));
+        bar[width] = '\0';
+        fprintf(stderr, "\r\033[K[encryption] [%s] %zu/%zu%s  %.0f/s  ETA %.0fs", bar, p->done,
+                p->total_known, p->total_exact ? "" : "+", p->rate, eta);
+        ui->drawn = true;
+        if (p->final) {
+            fputc('\n', stderr);
+            ui->drawn = false;
+        }
+        return;
+    }
+    if (p->final || time(NULL) - ui->last_log >= 5) {
+        ui->last_log = time(NULL);
+        log_info("[encryption] Rewrite progress: %zu/%zu%s objects, %.0f/s%s", p->done,
+                 p->total_known, p->total_exact ? "" : "+", p->rate, p->final ? " (done)" : "");
+    }
+}
+
+/* rkc-apiserver lives beside rkc. */
+char *cli_apiserver_path(struct rkc_error *err)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    char *dir, *path;
+
+    if (n <= 0) {
+        rkc_error_set(err, RKC_EIO, "cannot find the rkc binary's directory");
+        return NULL;
+    }
+    self[n] = '\0';
+    dir = fs_dirname(self);
+    path = fs_join(dir, "rkc-apiserver");
+    free(dir);
+    if (access(path, X_OK) != 0) {
+        rkc_error_set(err, RKC_ENOTFOUND, "'%s' not found: rkc-apiserver must sit beside rkc",
+                      path);
+        free(path);
+        return NULL;
+    }
+    return path;
+}
+
+int cli_load_cluster(struct cluster_config **ret_cfg, struct rkc_state **ret_st, bool read_only,
+                     struct rkc_error *err)
+{
+    char *state_path;
+    size_t i;
+
+    if (config_load(arg_globals.config_path, ret_cfg, err))
+        return CLI_FAIL;
+    for (i = 0; i < (*ret_cfg)->nwarnings; i++)
+        log_warn("%s", (*ret_cfg)->warnings[i]);
+    state_path = up_state_path(arg_globals.config_path);
+    if (state_open(state_path, read_only ? STATE_OPEN_READ_ONLY : STATE_OPEN_DEFAULT, ret_st,
+                   err)) {
+        free(state_path);
+        config_free(*ret_cfg);
+        *ret_cfg = NULL;
+        return CLI_FAIL;
+    }
+    free(state_path);
+    if (state_warning(*ret_st))
+        log_warn("%s", state_warning(*ret_st));
+    return CLI_OK;
+}
