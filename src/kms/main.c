@@ -38,7 +38,8 @@ static const char usage[] =
     "  rotate    add a new KEK to FILE as the current one; older KEKs still decrypt\n"
     "\n"
     "Flags:\n"
-    "      --listen URL      unix socket to serve on (default " DEFAULT_LISTEN ")\n"
+    "      --listen URL      unix socket to serve on, unix:///path or /path (default\n"
+    "                        " DEFAULT_LISTEN ")\n"
     "      --key-file FILE   the KEK file (required)\n"
     "  -v, --v LEVEL         log verbosity: 0 info (default), 1+ debug (one line per call)\n"
     "  -h, --help            show this help\n"
@@ -248,5 +249,12 @@ int main(int argc, char **argv)
     }
     if (cmd)
         return cmd_rotate(key_file);
+    if (listen[0] == '/') { /* a bare socket path, as other plugins take it */
+        char *url = xasprintf("unix://%s", listen);
+        int ret = serve(url, key_file);
+
+        free(url);
+        return ret;
+    }
     return serve(listen, key_file);
 }
