@@ -10,6 +10,10 @@ grpc_tools at test time, the services are registered by hand with grpc's generic
       given, so tests can "rotate"), Encrypt adds the annotation
       local-kek.kms.kubernetes.io = "encrypted-local-kek". Serves v1beta1 and v2.
       Counts calls into PATH.calls (one line per call: method name).
+  kmspy.py keyids < etcdctl-get-json
+      Counts stored values by prefix and, for KMS v2, the EncryptedObject keyID (field 2).
+  kmspy.py writes --server HOST:PORT --ca F --cert F --key F --prefix P --count N
+      Creates Secrets P-0..P-N-1 one by one, printing "NAME STATUS message" per write.
   kmspy.py client --socket PATH --api v1|v2 [--expect-key-id ID]
       Calls Version/Status, Encrypt and Decrypt on a plugin and checks the round trip and,
       for v2, that Decrypt with the stored key id works; prints the key id (v2) on stdout.
@@ -165,6 +169,88 @@ def run_client(args):
         print(ver.runtime_name + " " + ver.runtime_version)
 
 
+def pb_fields(buf):
+    """Minimal proto3 decoder: yields (field number, wire type, value)."""
+    i = 0
+    while i < len(buf):
+        key, i = varint(buf, i)
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            v, i = varint(buf, i)
+        elif wt == 2:
+            n, i = varint(buf, i)
+            v, i = buf[i:i + n], i + n
+        else:
+            raise ValueError("wire type %d" % wt)
+        yield num, wt, v
+
+
+def varint(buf, i):
+    v = shift = 0
+    while True:
+        b = buf[i]
+        i += 1
+        v |= (b & 0x7f) << shift
+        shift += 7
+        if not b & 0x80:
+            return v, i
+
+
+def run_keyids(args):
+    """etcdctl get --prefix -w json on stdin: one line per distinct (provider prefix, keyID)."""
+    import collections
+    import json
+    d = json.load(sys.stdin)
+    c = collections.Counter()
+    for kv in d.get("kvs", []):
+        v = base64.b64decode(kv["value"])
+        if v.startswith(b"k8s:enc:kms:v2:"):
+            name_end = v.index(b":", 15)
+            prefix = v[:name_end + 1].decode()
+            kid = [f[2] for f in pb_fields(v[name_end + 1:]) if f[0] == 2]
+            c[prefix + " keyID=" + (kid[0].decode() if kid else "?")] += 1
+        elif v.startswith(b"k8s:enc:"):
+            c[b":".join(v.split(b":", 5)[:5]).decode() + ":"] += 1
+        else:
+            c["plaintext"] += 1
+    for k, n in sorted(c.items()):
+        print(k, n)
+
+
+def run_writes(args):
+    """POSTs --count Secrets named PREFIX-i, one every --interval s; one line per write:
+    "NAME STATUS message"."""
+    import http.client
+    import json
+    import ssl
+    ctx = ssl.create_default_context(cafile=args.ca)
+    ctx.load_cert_chain(args.cert, args.key)
+    host, port = args.server.rsplit(":", 1)
+    for i in range(args.count):
+        name = "%s-%d" % (args.prefix, i)
+        body = json.dumps({"apiVersion": "v1", "kind": "Secret",
+                           "metadata": {"name": name, "namespace": "default"},
+                           "data": {"v": base64.b64encode(name.encode()).decode()}})
+        conn = http.client.HTTPSConnection(host, int(port), context=ctx, timeout=10)
+        try:
+            conn.request("POST", "/api/v1/namespaces/default/secrets", body,
+                         {"Content-Type": "application/json"})
+            r = conn.getresponse()
+            data = r.read().decode()
+            msg = ""
+            if r.status >= 300:
+                try:
+                    msg = json.loads(data).get("message", data)
+                except ValueError:
+                    msg = data
+            print(name, r.status, msg, flush=True)
+        except OSError as e:
+            print(name, 0, "connection error: %s" % e, flush=True)
+        finally:
+            conn.close()
+        time.sleep(args.interval)
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -176,11 +262,24 @@ def main():
     c.add_argument("--socket", required=True)
     c.add_argument("--api", choices=["v1", "v2"], required=True)
     c.add_argument("--expect-key-id")
+    sub.add_parser("keyids")
+    w = sub.add_parser("writes")
+    w.add_argument("--server", required=True)  # host:port
+    w.add_argument("--ca", required=True)
+    w.add_argument("--cert", required=True)
+    w.add_argument("--key", required=True)
+    w.add_argument("--prefix", required=True)
+    w.add_argument("--count", type=int, required=True)
+    w.add_argument("--interval", type=float, default=0.05)
     args = ap.parse_args()
     if args.cmd == "plugin":
         run_plugin(args)
-    else:
+    elif args.cmd == "client":
         run_client(args)
+    elif args.cmd == "keyids":
+        run_keyids(args)
+    else:
+        run_writes(args)
 
 
 if __name__ == "__main__":
