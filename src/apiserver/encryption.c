@@ -24,7 +24,6 @@
 
 #include "util/banned.h"
 
-
 struct enc_state {
     char *path;
     struct store *store;

@@ -30,7 +30,6 @@
 
 #include "util/banned.h"
 
-
 /* etcd's default request limit is 1.5 MiB; leave room for anything an operator raised. */
 #define MAX_VALUE (64u << 20)
 
