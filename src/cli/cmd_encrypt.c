@@ -337,7 +337,7 @@ const struct cmd cmd_encrypt_inspect = {
     "kms: 'provider=kms name=NAME stale=...'). stale=true means kube-apiserver would rewrite the\n"
     "value with its current writer on the next update. With --decrypt the plaintext is written\n"
     "to stdout instead. A value no provider can read fails (exit 1) with the reasons.\n"
-    "KMS providers need a plugin client, which this version does not have yet.\n\n"
+    "KMS providers call their plugin over its unix socket (the config's endpoint).\n\n"
     "Options:\n" VALUE_OPTIONS_HELP "  --decrypt               write the plaintext to stdout\n",
 };
 
