@@ -17,7 +17,9 @@
 
 #include "util/banned.h"
 
-#define POOL_KEEP 64
+#define POOL_KEEP      64
+#define KUBECONFIG_MAX (16u << 20)
+#define TOKEN_MAX      (64u << 10)
 
 struct blob {
     char *data;
@@ -77,7 +79,7 @@ enum rkc_err kube_client_new(const struct kube_config *cfg, struct kube_client *
 
     if (!cfg->server || !*cfg->server)
         return rkc_error_set(err, RKC_EINVAL, "no Kubernetes API server given");
-    if (strncmp(cfg->server, "https://", 8) && strncmp(cfg->server, "http://", 7))
+    if (strncmp(cfg->server, "https://", 8) != 0 && strncmp(cfg->server, "http://", 7) != 0)
         return rkc_error_set(err, RKC_EINVAL, "API server '%s' is not an http(s) URL", cfg->server);
     pthread_once(&curl_once, curl_global);
     c = xcalloc(1, sizeof(*c));
@@ -243,7 +245,7 @@ enum rkc_err kube_request(struct kube_client *c, const char *method, const char 
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     } else {
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-        if (body || strcmp(method, "DELETE")) {
+        if (body || strcmp(method, "DELETE") != 0) {
             curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? (const char *)body : "");
             curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? len : 0));
         }
@@ -426,7 +428,22 @@ static enum rkc_err data_field(const char *file, const struct ytree_node *map, c
 enum rkc_err kube_client_from_kubeconfig(const char *path, long timeout_ms,
                                          struct kube_client **ret, struct rkc_error *err)
 {
-    struct strbuf buf = STRBUF_INIT, ca = STRBUF_INIT, cert = STRBUF_INIT, key = STRBUF_INIT;
+    struct strbuf buf = STRBUF_INIT;
+    enum rkc_err rc;
+
+    buf.max = KUBECONFIG_MAX;
+    rc = strbuf_read_file(&buf, path, err);
+    if (!rc)
+        rc = kube_client_from_kubeconfig_mem(path, buf.buf, buf.len, timeout_ms, ret, err);
+    strbuf_release_wipe(&buf);
+    return rc;
+}
+
+enum rkc_err kube_client_from_kubeconfig_mem(const char *path, const char *buf, size_t len,
+                                             long timeout_ms, struct kube_client **ret,
+                                             struct rkc_error *err)
+{
+    struct strbuf ca = STRBUF_INIT, cert = STRBUF_INIT, key = STRBUF_INIT;
     struct strbuf token = STRBUF_INIT;
     const struct ytree_node *ctx = NULL, *cluster = NULL, *user = NULL;
     const char *current = NULL, *cluster_name = NULL, *user_name = NULL, *s;
@@ -436,10 +453,7 @@ enum rkc_err kube_client_from_kubeconfig(const char *path, long timeout_ms,
     bool ca_set = false, cert_set = false, key_set = false, b;
     enum rkc_err rc;
 
-    rc = strbuf_read_file(&buf, path, err);
-    if (rc)
-        goto out;
-    rc = ytree_parse(path, buf.buf, buf.len, &root, err);
+    rc = ytree_parse(path, buf, len, &root, err);
     if (rc)
         goto out;
     rc = RKC_ECONFIG;
@@ -467,6 +481,7 @@ enum rkc_err kube_client_from_kubeconfig(const char *path, long timeout_ms,
         opt_str(path, ctx, "cluster", &cluster_name, err) ||
         opt_str(path, ctx, "user", &user_name, err))
         goto out;
+    RKC_ASSERT(ctx);
     if (!cluster_name) {
         rkc_error_set(err, RKC_ECONFIG, "%s:%zu:%zu: context '%s' names no cluster", path,
                       ctx->line, ctx->col, current);
@@ -476,6 +491,7 @@ enum rkc_err kube_client_from_kubeconfig(const char *path, long timeout_ms,
         goto out;
     if (user_name && find_named(path, root, "users", "user", user_name, &user, err))
         goto out;
+    RKC_ASSERT(cluster);
     dir = fs_dirname(path);
 
     if (opt_str(path, cluster, "server", &cfg.server, err))
@@ -525,11 +541,11 @@ enum rkc_err kube_client_from_kubeconfig(const char *path, long timeout_ms,
             if (s) {
                 char *tf = resolve_path(dir, s);
 
+                token.max = TOKEN_MAX;
                 rc = strbuf_read_file(&token, tf, err);
                 free(tf);
                 if (rc)
                     goto out;
-                rc = RKC_ECONFIG;
                 strbuf_trim_trailing_newline(&token);
             }
         }
@@ -551,7 +567,6 @@ enum rkc_err kube_client_from_kubeconfig(const char *path, long timeout_ms,
 out:
     wipe_tree(root);
     ytree_free(root);
-    strbuf_release_wipe(&buf);
     strbuf_release_wipe(&ca);
     strbuf_release_wipe(&cert);
     strbuf_release_wipe(&key);

@@ -16,8 +16,9 @@
  *
  * Errors: RKC_EHTTP (transport or TLS failure, curl's message kept), RKC_ETIMEOUT (the
  * per-request timeout passed), RKC_ELIMIT (answer over the size cap), RKC_EINVAL (bad
- * arguments), RKC_ECONFIG (kubeconfig problems, with file:line:col when known), RKC_EIO
- * (unreadable files). Any HTTP status, including 4xx and 5xx, is a successful request.
+ * arguments), RKC_ECONFIG (kubeconfig problems, with file:line:col when known), RKC_EIO and
+ * RKC_ENOTFOUND (unreadable files). Any HTTP status, including 4xx and 5xx, is a successful
+ * request.
  */
 #ifndef RKC_ADAPTERS_KUBE_H
 #define RKC_ADAPTERS_KUBE_H
@@ -68,11 +69,20 @@ enum rkc_err kube_client_new(const struct kube_config *cfg, struct kube_client *
  * certificate-authority-data, insecure-skip-tls-verify) and user (client-certificate[-data],
  * client-key[-data], token or tokenFile). Relative file paths are relative to the kubeconfig's
  * directory, as kubectl reads them. timeout_ms as in struct kube_config.
- * Returns: new client in *ret; RKC_EIO when a file cannot be read; RKC_ECONFIG for a missing or
- * malformed entry ("FILE:LINE:COL: ..." where the tree gives a position).
+ * Returns: new client in *ret; RKC_ENOTFOUND / RKC_EIO when a file cannot be read;
+ * RKC_ECONFIG for a missing or malformed entry ("FILE:LINE:COL: ..." where the tree gives a
+ * position); RKC_EINVAL for a server that is not an http(s) URL.
  */
 enum rkc_err kube_client_from_kubeconfig(const char *path, long timeout_ms,
                                          struct kube_client **ret, struct rkc_error *err);
+
+/*
+ * Like kube_client_from_kubeconfig with the file's contents already read: path names the file
+ * in messages and anchors relative paths. Nothing is read from disk but a tokenFile.
+ */
+enum rkc_err kube_client_from_kubeconfig_mem(const char *path, const char *buf, size_t len,
+                                             long timeout_ms, struct kube_client **ret,
+                                             struct rkc_error *err);
 
 /* Closes the pooled connections and wipes the credentials. NULL: no-op. */
 void kube_client_free(struct kube_client *c);

@@ -39,6 +39,8 @@ struct cmd {
 
 /* Command tables defined by cmd_*.c. */
 extern const struct cmd cmd_encrypt;
+extern const struct cmd cmd_encrypt_rotate_key;
+extern const struct cmd cmd_encrypt_status;
 extern const struct cmd cmd_version;
 extern const struct cmd cmd_config;
 extern const struct cmd cmd_up;

@@ -528,8 +528,8 @@ static int run_rewrite(int argc, char **argv)
     ro.progress = show_progress;
     ro.progress_ctx = &view;
     rewrite_api_from_kube(kc, &api);
-    log_info("rewriting every %s through %s with %u workers", ro.resource, kube_client_server(kc),
-             ro.workers ? ro.workers : REWRITE_DEFAULT_WORKERS);
+    log_info("rewriting every object of %s through %s with %u workers", ro.resource,
+             kube_client_server(kc), ro.workers ? ro.workers : REWRITE_DEFAULT_WORKERS);
     rc = rewrite_run(&api, &ro, &res, &err);
     log_info("%s: %zu listed, %zu rewritten, %zu gone, %zu failed in %.1f s (%.0f/s); "
              "%zu conflicts retried, %zu transient retries, %zu list restarts",
@@ -704,7 +704,7 @@ static int run_verify(int argc, char **argv)
         return cli_usage_error(cmd, "missing --provider-config FILE");
     if (!ec.servers)
         return cli_usage_error(cmd, "missing --etcd-endpoints URL[,URL]");
-    if (strcmp(output, "text") && strcmp(output, "json"))
+    if (strcmp(output, "text") != 0 && strcmp(output, "json") != 0)
         return cli_usage_error(cmd, "-o must be 'json' or 'text', not '%s'", output);
     if (!*resource || *resource == '.')
         return cli_usage_error(cmd, "bad --resource '%s'", resource);
@@ -790,8 +790,14 @@ const struct cmd cmd_encrypt_verify = {
 };
 
 static const struct cmd *const encrypt_sub[] = {
-    &cmd_encrypt_validate_config, &cmd_encrypt_inspect, &cmd_encrypt_seal,
-    &cmd_encrypt_rewrite,         &cmd_encrypt_verify,  NULL,
+    &cmd_encrypt_validate_config,
+    &cmd_encrypt_inspect,
+    &cmd_encrypt_seal,
+    &cmd_encrypt_rewrite,
+    &cmd_encrypt_verify,
+    &cmd_encrypt_rotate_key,
+    &cmd_encrypt_status,
+    NULL,
 };
 
 const struct cmd cmd_encrypt = {

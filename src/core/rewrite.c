@@ -49,7 +49,7 @@ enum rewrite_class rewrite_classify(enum rkc_err rc, long status)
 
 unsigned rewrite_backoff_ms(unsigned attempt, unsigned base_ms, unsigned max_ms, double jitter)
 {
-    uint64_t d = base_ms;
+    uint64_t d = base_ms, half;
     unsigned i;
 
     for (i = 0; i < attempt && d < max_ms; i++)
@@ -60,7 +60,8 @@ unsigned rewrite_backoff_ms(unsigned attempt, unsigned base_ms, unsigned max_ms,
         jitter = 0;
     if (jitter > 1)
         jitter = 1;
-    return (unsigned)(d / 2 + (uint64_t)(jitter * (double)(d - d / 2)));
+    half = d / 2;
+    return (unsigned)(half + (uint64_t)(jitter * (double)(d - half)));
 }
 
 size_t rewrite_total_estimate(size_t listed, size_t seen_in_pass, int64_t remaining)
@@ -102,7 +103,7 @@ static size_t slot_of(char *const *slots, size_t cap, const char *key)
 {
     size_t i = (size_t)hash_str(key) & (cap - 1);
 
-    while (slots[i] && strcmp(slots[i], key))
+    while (slots[i] && strcmp(slots[i], key) != 0)
         i = (i + 1) & (cap - 1);
     return i;
 }
@@ -790,7 +791,7 @@ enum rkc_err rewrite_run(const struct rewrite_api *api, const struct rewrite_opt
         goto out;
     }
     e.qcap = 2 * (size_t)e.o.workers;
-    e.queue = xcalloc(e.qcap, sizeof(*e.queue));
+    e.queue = xcalloc(e.qcap, sizeof(struct item *));
     workers = xcalloc(e.o.workers, sizeof(*workers));
     for (i = 0; i < e.o.workers; i++) {
         workers[i].e = &e;

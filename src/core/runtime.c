@@ -95,6 +95,39 @@ static void build_spec(const struct runtime_component *c, struct strbuf *spec)
     strbuf_addf(spec, "#extra=%s\n", c->extra_hash ? c->extra_hash : "");
 }
 
+/*
+ * The pidfile is written as soon as the shell forks; until the child has exec'ed the
+ * program its cmdline is still the shell's. Wait (up to 2 s) for the program to appear, or
+ * for the process to be gone, so that runtime_status() answers for the program itself.
+ */
+static void wait_exec(struct transport *t, const struct runtime_component *c)
+{
+    char *pidfile = path_of(c->prefix, "var/run/rkc/", c->name, ".pid");
+    struct strbuf sb = STRBUF_INIT;
+    long pid = 0;
+    int i;
+
+    if (!transport_read_file(t, pidfile, &sb, NULL))
+        pid = strtol(sb.buf, NULL, 10);
+    for (i = 0; pid > 1 && i < 200; i++) {
+        char proc[64];
+        const char *arg0;
+
+        snprintf(proc, sizeof(proc), "/proc/%ld/cmdline", pid);
+        strbuf_reset(&sb);
+        if (transport_read_file(t, proc, &sb, NULL) || !sb.len)
+            break; /* gone: the health wait reports it with the log */
+        arg0 = sb.buf;
+        if (!strcmp(arg0, "setsid") && strlen(arg0) + 1 < sb.len)
+            arg0 += strlen(arg0) + 1;
+        if (!strcmp(arg0, c->argv[0]))
+            break;
+        sleep_ms(10);
+    }
+    strbuf_release(&sb);
+    free(pidfile);
+}
+
 enum rkc_err runtime_start(struct transport *t, const struct runtime_component *c,
                            struct rkc_error *err)
 {
@@ -142,11 +175,13 @@ enum rkc_err runtime_start(struct transport *t, const struct runtime_component *
     argv[2] = script.buf;
     argv[3] = NULL;
     rc = transport_run_ok(t, argv, NULL, err);
-    if (rc)
+    if (rc) {
         rkc_error_prefix(err, "start %s: ", c->name);
-    else
+    } else {
+        wait_exec(t, c);
         log_debug("[%s] started %s on node '%s' (log %s)", c->name, c->argv[0], t->node_name,
                   logfile);
+    }
 out:
     strbuf_release(&script);
     strbuf_release(&spec);

@@ -846,7 +846,10 @@ static enum rkc_err env_apply(void *ctx, const struct encconfig *cfg,
             free(path);
         } else {
             if (changed)
-                notify(u, LOG_INFO, "[encryption] Restarting kube-apiserver on node [%s]", n->name);
+                notify(u, LOG_INFO, "[encryption] %s kube-apiserver on node [%s]",
+                       components_apiserver_reloads(u->cfg) ? "Reloading the provider config in"
+                                                            : "Restarting",
+                       n->name);
             rc = apiserver_ensure(u, i, false, &started, err);
         }
         if (!rc)

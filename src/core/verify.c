@@ -130,7 +130,7 @@ void verify_classify(struct verify_report *r, const struct xf_chain *chain, cons
     if (!r->writer)
         init_counts(r, chain);
     r->total++;
-    if (len < sizeof(enc) - 1 || memcmp(value, enc, sizeof(enc) - 1))
+    if (len < sizeof(enc) - 1 || memcmp(value, enc, sizeof(enc) - 1) != 0)
         r->plaintext++;
     rkc_error_init(&err);
     memset(&info, 0, sizeof(info));

@@ -141,7 +141,8 @@ def update(seconds):
             st, out = c.req("PATCH", "/api/v1/namespaces/%s/secrets/%s" % (ns, name),
                             {"metadata": {"labels": {"touched": str(random.randint(0, 1 << 30))}}},
                             "application/merge-patch+json")
-            if st not in (200, 404):
+            # 409: the server gave up its own retries under contention, as kube-apiserver may
+            if st not in (200, 404, 409):
                 raise RuntimeError("patch %s/%s: HTTP %d" % (ns, name, st))
             with lock:
                 count[0] += 1
