@@ -91,6 +91,7 @@ print(sum(1 for kv in kvs if base64.b64decode(kv["value"]).startswith(want)))' "
 }
 
 now() { date +%s.%N; }
+calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
 RESULTS=()
 # record NAME WORKERS SECONDS
 record() {
@@ -116,7 +117,7 @@ for w in 1 8 16; do
         fail "rkc encrypt rewrite --workers $w"
     t1=$(now)
     check_writer "rkc rewrite --workers $w"
-    record "rkc encrypt rewrite" "$w" "$(echo "$t1 - $t0" | bc -l)"
+    record "rkc encrypt rewrite" "$w" "$(calc "$t1 - $t0")"
 done
 
 rotate
@@ -124,7 +125,7 @@ t0=$(now)
 kc get secrets -A -o json | kc replace -f - >/dev/null || fail "kubectl replace pipeline"
 t1=$(now)
 check_writer "kubectl replace"
-record "kubectl get -o json | kubectl replace -f -" 1 "$(echo "$t1 - $t0" | bc -l)"
+record "kubectl get -o json | kubectl replace -f -" 1 "$(calc "$t1 - $t0")"
 
 for w in 1 8 16; do
     out=$("$RKC_BUILD_DIR/bench_etcd_rewrite" "$ETCD_URL" "$T/pki/ca.crt" \
@@ -155,9 +156,9 @@ printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "---------" "-----
 for r in "${RESULTS[@]}"; do
     IFS=";" read -r name w s <<<"$r"
     f=$(floor "$w")
-    rate=$(echo "$N / $s" | bc -l)
+    rate=$(calc "$N / $s")
     printf '| %-44s | %7s | %8.2f | %9.0f | %13.2fx | %12.2fx |\n' "$name" "$w" "$s" "$rate" \
-        "$(echo "$f / $s" | bc -l)" "$(echo "$kubectl_s / $s" | bc -l)"
+        "$(calc "$f / $s")" "$(calc "$kubectl_s / $s")"
 done
 echo "(vs etcd floor: floor time / this time at the same concurrency, 1.00x = as fast as raw etcd;"
 echo " vs kubectl: kubectl pipeline time / this time, >1 = faster than the kubectl pipeline)"

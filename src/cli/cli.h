@@ -41,6 +41,8 @@ struct cmd {
 extern const struct cmd cmd_encrypt;
 extern const struct cmd cmd_encrypt_rotate_key;
 extern const struct cmd cmd_encrypt_status;
+extern const struct cmd cmd_encrypt_prune_keys;
+extern const struct cmd cmd_etcd;
 extern const struct cmd cmd_version;
 extern const struct cmd cmd_config;
 extern const struct cmd cmd_up;
@@ -59,6 +61,7 @@ bool cli_wants_help(int argc, char **argv);
 struct cluster_config;
 struct rkc_state;
 struct rewrite_progress;
+struct up_options;
 
 /* Progress rendering for long work: a redrawn bar on a terminal, a log line every 5 s else. */
 struct cli_progress {
@@ -79,5 +82,24 @@ char *cli_apiserver_path(struct rkc_error *err);
  */
 int cli_load_cluster(struct cluster_config **ret_cfg, struct rkc_state **ret_st, bool read_only,
                      struct rkc_error *err);
+
+/* What the commands that act on a running cluster (up, rotate-key) share. */
+struct cli_cluster {
+    struct cluster_config *cfg;
+    struct rkc_state *st;
+    char *apiserver;
+    struct cli_progress ui;
+    struct up_options *uo;
+};
+
+/*
+ * Parses the options every cluster-changing command takes (--rewrite-workers N,
+ * --ssh-agent-auth, --ignore-docker-version). Returns -1 when argv is fine (*ret_workers set,
+ * 0 for the default), else the exit code after a usage error for c.
+ */
+int cli_cluster_options(const struct cmd *c, int argc, char **argv, long *ret_workers);
+/* Loads cluster.yml, locks the state, finds rkc-apiserver. CLI_OK or CLI_FAIL (err set). */
+int cli_cluster_open(struct cli_cluster *cc, long workers, struct rkc_error *err);
+void cli_cluster_close(struct cli_cluster *cc);
 
 #endif

@@ -2,6 +2,7 @@
 /* cli_common: what the cluster commands share: loading, progress and log rendering. */
 #include "cli/cli.h"
 
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "core/up.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/xalloc.h"
 
 #include "util/banned.h"
 
@@ -104,4 +106,62 @@ int cli_load_cluster(struct cluster_config **ret_cfg, struct rkc_state **ret_st,
     if (state_warning(*ret_st))
         log_warn("%s", state_warning(*ret_st));
     return CLI_OK;
+}
+
+int cli_cluster_options(const struct cmd *c, int argc, char **argv, long *ret_workers)
+{
+    static const struct option opts[] = { { "rewrite-workers", required_argument, NULL, 'w' },
+                                          { "ssh-agent-auth", no_argument, NULL, 'a' },
+                                          { "ignore-docker-version", no_argument, NULL, 'i' },
+                                          { NULL, 0, NULL, 0 } };
+    int opt;
+
+    *ret_workers = 0;
+    optind = 1;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        char *end = NULL;
+
+        if (opt == 'w') {
+            *ret_workers = strtol(optarg, &end, 10);
+            if (!*optarg || *end || *ret_workers < 1 || *ret_workers > 256)
+                return cli_usage_error(c, "--rewrite-workers must be 1..256, not '%s'", optarg);
+        } else if (opt != 'a' && opt != 'i') {
+            return cli_usage_error(c, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
+    return -1;
+}
+
+int cli_cluster_open(struct cli_cluster *cc, long workers, struct rkc_error *err)
+{
+    memset(cc, 0, sizeof(*cc));
+    cc->ui.tty = isatty(STDERR_FILENO) != 0;
+    cc->apiserver = cli_apiserver_path(err);
+    if (!cc->apiserver)
+        return CLI_FAIL;
+    if (cli_load_cluster(&cc->cfg, &cc->st, false, err)) {
+        free(cc->apiserver);
+        cc->apiserver = NULL;
+        return CLI_FAIL;
+    }
+    cc->uo = xcalloc(1, sizeof(*cc->uo));
+    cc->uo->apiserver_bin = cc->apiserver;
+    cc->uo->rewrite_workers = (unsigned)workers;
+    cc->uo->progress = cli_on_progress;
+    cc->uo->progress_ctx = &cc->ui;
+    cc->uo->notify = cli_on_notify;
+    cc->uo->notify_ctx = &cc->ui;
+    return CLI_OK;
+}
+
+void cli_cluster_close(struct cli_cluster *cc)
+{
+    state_close(cc->st);
+    config_free(cc->cfg);
+    free(cc->apiserver);
+    free(cc->uo);
+    memset(cc, 0, sizeof(*cc));
 }

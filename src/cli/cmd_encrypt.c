@@ -714,8 +714,7 @@ static int run_verify(int argc, char **argv)
         ret = cli_fail(&err);
         goto out;
     }
-    if (verify_resource(etcd, prefix, resource, encset_chain_for(set, resource), 0, &report,
-                        &err)) {
+    if (verify_resource(etcd, prefix, resource, encset_chain_for(set, resource), &report, &err)) {
         ret = cli_fail(&err);
         goto out;
     }
@@ -790,14 +789,9 @@ const struct cmd cmd_encrypt_verify = {
 };
 
 static const struct cmd *const encrypt_sub[] = {
-    &cmd_encrypt_validate_config,
-    &cmd_encrypt_inspect,
-    &cmd_encrypt_seal,
-    &cmd_encrypt_rewrite,
-    &cmd_encrypt_verify,
-    &cmd_encrypt_rotate_key,
-    &cmd_encrypt_status,
-    NULL,
+    &cmd_encrypt_validate_config, &cmd_encrypt_inspect, &cmd_encrypt_seal,
+    &cmd_encrypt_rewrite,         &cmd_encrypt_verify,  &cmd_encrypt_prune_keys,
+    &cmd_encrypt_rotate_key,      &cmd_encrypt_status,  NULL,
 };
 
 const struct cmd cmd_encrypt = {

@@ -13,6 +13,7 @@
 
 #include "adapters/jval.h"
 #include "core/config.h"
+#include "core/snapshot_ops.h"
 #include "core/state.h"
 #include "core/up.h"
 #include "util/log.h"
@@ -22,62 +23,26 @@
 
 static int run_rotate_key(int argc, char **argv)
 {
-    static const struct option opts[] = { { "ssh-agent-auth", no_argument, NULL, 'a' },
-                                          { "ignore-docker-version", no_argument, NULL, 'i' },
-                                          { "rewrite-workers", required_argument, NULL, 'w' },
-                                          { NULL, 0, NULL, 0 } };
-    struct cluster_config *cfg = NULL;
-    struct rkc_state *st = NULL;
-    struct cli_progress ui = { isatty(STDERR_FILENO) != 0, 0, false };
-    struct up_options uo;
+    struct cli_cluster cc;
     struct rkc_error err;
-    char *apiserver;
-    long workers = 0;
-    int c, rc = CLI_OK;
+    long workers;
+    int rc = cli_cluster_options(&cmd_encrypt_rotate_key, argc, argv, &workers);
 
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        char *end = NULL;
-
-        if (c == 'w') {
-            workers = strtol(optarg, &end, 10);
-            if (!*optarg || *end || workers < 1 || workers > 256)
-                return cli_usage_error(&cmd_encrypt_rotate_key,
-                                       "--rewrite-workers must be 1..256, not '%s'", optarg);
-        } else if (c != 'a' && c != 'i') {
-            return cli_usage_error(&cmd_encrypt_rotate_key, "unknown option '%s'",
-                                   argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return cli_usage_error(&cmd_encrypt_rotate_key, "unexpected argument '%s'", argv[optind]);
+    if (rc >= 0)
+        return rc;
     rkc_error_init(&err);
     log_info("Rotating cluster secrets encryption key (config %s)", arg_globals.config_path);
-    apiserver = cli_apiserver_path(&err);
-    if (!apiserver)
+    if (cli_cluster_open(&cc, workers, &err))
         return cli_fail(&err);
-    if (cli_load_cluster(&cfg, &st, false, &err)) {
-        free(apiserver);
-        return cli_fail(&err);
-    }
-    memset(&uo, 0, sizeof(uo));
-    uo.apiserver_bin = apiserver;
-    uo.rewrite_workers = (unsigned)workers;
-    uo.progress = cli_on_progress;
-    uo.progress_ctx = &ui;
-    uo.notify = cli_on_notify;
-    uo.notify_ctx = &ui;
-    if (up_rotate(cfg, st, &uo, &err)) {
+    rc = CLI_OK;
+    if (up_rotate(cc.cfg, cc.st, cc.uo, &err)) {
         rc = cli_fail(&err);
-        if (state_operation(st))
+        if (state_operation(cc.st))
             log_error("Every key is kept: the rotation is recorded in %s and resumes where it "
                       "stopped when you run 'rkc encrypt rotate-key' (or 'rkc up') again",
-                      state_path(st));
+                      state_path(cc.st));
     }
-    state_close(st);
-    config_free(cfg);
-    free(apiserver);
+    cli_cluster_close(&cc);
     return rc;
 }
 
@@ -270,4 +235,61 @@ const struct cmd cmd_encrypt_status = {
     "  -o json   machine-readable output (schema in docs/commands.md)\n"
     "  --scan    also count the etcd values of each encrypted resource by provider and key,\n"
     "            plaintext, and name any value no configured key can read\n",
+};
+
+static int run_prune_keys(int argc, char **argv)
+{
+    static const struct option opts[] = { { "force", no_argument, NULL, 'f' },
+                                          { NULL, 0, NULL, 0 } };
+    struct cluster_config *cfg = NULL;
+    struct rkc_state *st = NULL;
+    struct cli_progress ui = { isatty(STDERR_FILENO) != 0, 0, false };
+    struct up_options uo;
+    struct rkc_error err;
+    size_t dropped = 0;
+    bool force = false;
+    int c, rc = CLI_OK;
+
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'f')
+            force = true;
+        else
+            return cli_usage_error(&cmd_encrypt_prune_keys, "unknown option '%s'",
+                                   argv[optind - 1]);
+    }
+    if (optind < argc)
+        return cli_usage_error(&cmd_encrypt_prune_keys, "unexpected argument '%s'", argv[optind]);
+    rkc_error_init(&err);
+    if (cli_load_cluster(&cfg, &st, false, &err))
+        return cli_fail(&err);
+    memset(&uo, 0, sizeof(uo));
+    uo.notify = cli_on_notify;
+    uo.notify_ctx = &ui;
+    if (snapshot_prune_keys(cfg, st, force, &uo, &dropped, &err)) {
+        rkc_error_prefix(&err, "encrypt prune-keys: ");
+        rc = cli_fail(&err);
+    } else {
+        log_info("Dropped %zu retired key(s); %zu left in the archive", dropped,
+                 state_retired_count(st));
+    }
+    state_close(st);
+    config_free(cfg);
+    return rc;
+}
+
+const struct cmd cmd_encrypt_prune_keys = {
+    "prune-keys",
+    run_prune_keys,
+    "rkc encrypt prune-keys [--force]",
+    "Drop retired keys that no retained snapshot needs",
+    NULL,
+    "OPTIONS:\n"
+    "   --force   also drop keys that snapshots in snapshots/ still need (those snapshots\n"
+    "             can then only be restored with their sealed key bundle)\n"
+    "\n"
+    "A retired key is needed by a snapshot when its manifest (snapshots/*.manifest.json) lists\n"
+    "the key's name and fingerprint. Without --force nothing is dropped while any snapshot\n"
+    "needs an archived key: the command names the keys and the snapshots.\n",
 };

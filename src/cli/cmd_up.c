@@ -24,61 +24,19 @@
 
 static int run_up(int argc, char **argv)
 {
-    static const struct option opts[] = { { "rewrite-workers", required_argument, NULL, 'w' },
-                                          { "ssh-agent-auth", no_argument, NULL, 'a' },
-                                          { "ignore-docker-version", no_argument, NULL, 'i' },
-                                          { NULL, 0, NULL, 0 } };
-    struct cluster_config *cfg = NULL;
-    struct rkc_state *st = NULL;
-    struct cli_progress ui = { isatty(STDERR_FILENO) != 0, 0, false };
-    struct up_options uo;
+    struct cli_cluster cc;
     struct rkc_error err;
-    char *apiserver = NULL;
-    int c, rc = CLI_OK;
-    long workers = 0;
+    long workers;
+    int rc = cli_cluster_options(&cmd_up, argc, argv, &workers);
 
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        char *end = NULL;
-
-        switch (c) {
-        case 'w':
-            workers = strtol(optarg, &end, 10);
-            if (!*optarg || *end || workers < 1 || workers > 256)
-                return cli_usage_error(&cmd_up, "--rewrite-workers must be 1..256, not '%s'",
-                                       optarg);
-            break;
-        case 'a':
-        case 'i':
-            break;
-        default:
-            return cli_usage_error(&cmd_up, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return cli_usage_error(&cmd_up, "unexpected argument '%s'", argv[optind]);
+    if (rc >= 0)
+        return rc;
     rkc_error_init(&err);
     log_info("Running rkc up (config %s)", arg_globals.config_path);
-    apiserver = cli_apiserver_path(&err);
-    if (!apiserver)
+    if (cli_cluster_open(&cc, workers, &err))
         return cli_fail(&err);
-    if (cli_load_cluster(&cfg, &st, false, &err)) {
-        free(apiserver);
-        return cli_fail(&err);
-    }
-    memset(&uo, 0, sizeof(uo));
-    uo.apiserver_bin = apiserver;
-    uo.rewrite_workers = (unsigned)workers;
-    uo.progress = cli_on_progress;
-    uo.progress_ctx = &ui;
-    uo.notify = cli_on_notify;
-    uo.notify_ctx = &ui;
-    if (up_run(cfg, st, &uo, &err))
-        rc = cli_fail(&err);
-    state_close(st);
-    config_free(cfg);
-    free(apiserver);
+    rc = up_run(cc.cfg, cc.st, cc.uo, &err) ? cli_fail(&err) : CLI_OK;
+    cli_cluster_close(&cc);
     return rc;
 }
 

@@ -17,7 +17,7 @@
 struct cli_globals arg_globals;
 
 /* Only commands that work are listed here. */
-static const struct cmd *const top_commands[] = { &cmd_config, &cmd_encrypt, &cmd_remove,
+static const struct cmd *const top_commands[] = { &cmd_config, &cmd_encrypt, &cmd_etcd, &cmd_remove,
                                                   &cmd_up,     &cmd_version, NULL };
 
 static const struct cmd rkc_root = {

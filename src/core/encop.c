@@ -67,8 +67,8 @@ static void now_rfc3339(char out[STATE_TIME_SIZE])
     state_format_time(time(NULL), out);
 }
 
-enum rkc_err encop_begin(struct rkc_state *st, enum state_op_kind kind,
-                         const struct encconfig *target, struct rkc_error *err)
+static enum rkc_err begin(struct rkc_state *st, enum state_op_kind kind, const char *previous,
+                          const struct encconfig *target, struct rkc_error *err)
 {
     struct strbuf text = STRBUF_INIT;
     struct state_operation op;
@@ -80,7 +80,7 @@ enum rkc_err encop_begin(struct rkc_state *st, enum state_op_kind kind,
     op.kind = kind;
     op.phase = STATE_PHASE_PREPARE;
     op.started_at = started;
-    op.previous_config = state_active_config(st);
+    op.previous_config = previous;
     if (target) {
         rc = encop_config_to_text(target, &text, hex, err);
         op.target_config = text.buf;
@@ -89,6 +89,28 @@ enum rkc_err encop_begin(struct rkc_state *st, enum state_op_kind kind,
         rc = state_operation_begin(st, &op, err);
     if (!rc)
         rc = state_save(st, err);
+    strbuf_release_wipe(&text);
+    return rc;
+}
+
+enum rkc_err encop_begin(struct rkc_state *st, enum state_op_kind kind,
+                         const struct encconfig *target, struct rkc_error *err)
+{
+    return begin(st, kind, state_active_config(st), target, err);
+}
+
+enum rkc_err encop_begin_from(struct rkc_state *st, enum state_op_kind kind,
+                              const struct encconfig *previous, const struct encconfig *target,
+                              struct rkc_error *err)
+{
+    struct strbuf text = STRBUF_INIT;
+    char hex[65];
+    enum rkc_err rc = RKC_OK;
+
+    if (previous)
+        rc = encop_config_to_text(previous, &text, hex, err);
+    if (!rc)
+        rc = begin(st, kind, previous ? text.buf : NULL, target, err);
     strbuf_release_wipe(&text);
     return rc;
 }

@@ -60,6 +60,16 @@ struct encop_env {
 enum rkc_err encop_begin(struct rkc_state *st, enum state_op_kind kind,
                          const struct encconfig *target, struct rkc_error *err);
 
+/*
+ * Like encop_begin, but the operation starts from previous (NULL: no encryption) instead of
+ * the state's active config: restore-rekey starts from "the current config plus the old keys a
+ * restored snapshot needs as readers". The keys of previous that target lacks go to the
+ * retired-keys archive at prune, as for any operation.
+ */
+enum rkc_err encop_begin_from(struct rkc_state *st, enum state_op_kind kind,
+                              const struct encconfig *previous, const struct encconfig *target,
+                              struct rkc_error *err);
+
 /* Runs the pending operation (if any) to its end, saving the state at every phase. */
 enum rkc_err encop_run(struct rkc_state *st, const struct encop_env *env, struct rkc_error *err);
 

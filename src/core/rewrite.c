@@ -24,7 +24,7 @@
 #define RATE_SAMPLES    16
 #define MSG_FAILURES    5 /* failures named in the error message itself */
 #define JSON_CT         "application/json"
-#define LIST_PAGE_LIMIT 10000
+#define MAX_EMPTY_PAGES 100 /* consecutive empty pages that still carry a continue token */
 
 /* ---- pure parts ---- */
 
@@ -637,6 +637,7 @@ static enum rkc_err list_all(struct engine *e, uint64_t *rng, struct rewrite_don
     struct strbuf resp = STRBUF_INIT, why = STRBUF_INIT, path = STRBUF_INIT;
     char *cont = NULL;
     size_t seen = 0;
+    int empty_pages = 0;
     enum rkc_err rc = RKC_OK;
 
     for (;;) {
@@ -717,8 +718,11 @@ static enum rkc_err list_all(struct engine *e, uint64_t *rng, struct rewrite_don
         jval_decref(page);
         if (!cont)
             break;
-        if (n == 0 && seen > LIST_PAGE_LIMIT * (size_t)e->o.page_size) {
-            rc = rkc_error_set(err, RKC_EHTTP, "the list does not end (empty pages)");
+        empty_pages = n ? 0 : empty_pages + 1;
+        if (empty_pages > MAX_EMPTY_PAGES) {
+            rc = rkc_error_set(err, RKC_EHTTP,
+                               "the list does not end (%d empty pages with a continue token)",
+                               MAX_EMPTY_PAGES);
             break;
         }
     }

@@ -26,6 +26,7 @@
 #include "core/kubeconfig.h"
 #include "core/pki.h"
 #include "core/runtime.h"
+#include "core/snapshot_ops.h"
 #include "core/verify.h"
 #include "crypto/b64.h"
 #include "crypto/keygen.h"
@@ -934,7 +935,7 @@ static enum rkc_err env_verify(void *ctx, const char *resource, const struct enc
         return rc;
     chain = encset_chain_for(set, resource);
     verify_report_init(&report);
-    rc = verify_resource(u->etcd, ETCD_PREFIX, resource, chain, 500, &report, err);
+    rc = verify_resource(u->etcd, ETCD_PREFIX, resource, chain, &report, err);
     if (!rc) {
         *ret_ok = report.ok;
         notify(u, report.ok ? LOG_INFO : LOG_WARN,
@@ -1319,7 +1320,10 @@ enum rkc_err up_run(const struct cluster_config *cfg, struct rkc_state *st,
             return rc;
     }
     state_set_rke_config_take(st, STATE_DESIRED, config_to_jval(cfg));
-    rc = bring_up(&u, err);
+    /* An interrupted `rkc etcd snapshot-restore` finishes its etcd restore first. */
+    rc = snapshot_restore_pending(cfg, st, opts, err);
+    if (!rc)
+        rc = bring_up(&u, err);
     if (!rc)
         rc = encryption_step(&u, err);
     if (!rc) {
@@ -1452,7 +1456,7 @@ static struct jval *scan_json(struct up *u, const struct encconfig *cfg, struct 
         else
             chain = plain = xf_chain_encrypt_check_identity();
         verify_report_init(&rep);
-        rc = verify_resource(u->etcd, ETCD_PREFIX, resources[i], chain, 500, &rep, err);
+        rc = verify_resource(u->etcd, ETCD_PREFIX, resources[i], chain, &rep, err);
         if (!rc) {
             o = jval_object();
             by = jval_array();
@@ -1604,4 +1608,21 @@ out:
     encconfig_free(active);
     up_release(&u);
     return rc;
+}
+
+/* ---- for other commands (snapshot) ---- */
+
+enum rkc_err up_node_transport(const struct cluster_config *cfg, size_t node,
+                               struct transport **ret, struct rkc_error *err)
+{
+    const struct config_node *n = &cfg->nodes[node];
+
+    if (n->transport != CONFIG_TRANSPORT_LOCAL)
+        return rkc_error_set(err, RKC_ESSH,
+                             "%s:%zu:%zu: node '%s' uses the ssh transport, which this version "
+                             "of rkc does not have yet (use 'transport: local' for nodes on this "
+                             "machine)",
+                             cfg->file, n->line, n->col, n->name);
+    *ret = transport_local_new(n->name);
+    return RKC_OK;
 }

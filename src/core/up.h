@@ -64,6 +64,15 @@ enum rkc_err up_custom_config(const struct cluster_config *cfg, struct encconfig
 enum rkc_err up_remove(const struct cluster_config *cfg, const struct up_options *opts,
                        struct rkc_error *err);
 
+/*
+ * The transport to node (index into cfg->nodes), as `rkc up` opens it (for snapshot and
+ * other commands that act on nodes outside bring-up). Returns: new transport in *ret.
+ * Errors: RKC_ESSH for a node whose transport this rkc does not have.
+ */
+struct transport;
+enum rkc_err up_node_transport(const struct cluster_config *cfg, size_t node,
+                               struct transport **ret, struct rkc_error *err);
+
 /* Returns: new path of the admin kubeconfig: kube_config_<cluster file name> beside it. */
 char *up_kubeconfig_path(const struct cluster_config *cfg);
 /* Returns: new path of the state file: <cluster file name without .yml>.rkestate beside it. */

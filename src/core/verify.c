@@ -169,8 +169,8 @@ void verify_finish(struct verify_report *r)
 }
 
 enum rkc_err verify_resource(struct etcd_client *etcd, const char *prefix, const char *resource,
-                             const struct xf_chain *chain, size_t page_size,
-                             struct verify_report *r, struct rkc_error *err)
+                             const struct xf_chain *chain, struct verify_report *r,
+                             struct rkc_error *err)
 {
     struct strbuf kp = STRBUF_INIT, start = STRBUF_INIT;
     char *end = NULL;
@@ -182,8 +182,6 @@ enum rkc_err verify_resource(struct etcd_client *etcd, const char *prefix, const
         return rkc_error_set(err, RKC_EINVAL, "no resource given");
     if (!xf_chain_nproviders(chain))
         return rkc_error_set(err, RKC_EINVAL, "no providers configured for '%s'", resource);
-    if (!page_size)
-        page_size = 500;
     verify_key_prefix(prefix, resource, &kp);
     free(r->key_prefix);
     r->key_prefix = xstrdup(kp.buf);
@@ -196,7 +194,7 @@ enum rkc_err verify_resource(struct etcd_client *etcd, const char *prefix, const
         size_t i;
 
         memset(&kvs, 0, sizeof(kvs));
-        rc = etcd_range(etcd, start.buf, start.len, end, end_len, (int64_t)page_size, rev, false,
+        rc = etcd_range(etcd, start.buf, start.len, end, end_len, VERIFY_PAGE_SIZE, rev, false,
                         &kvs, err);
         if (rc == RKC_ENOTFOUND && rev) {
             rev = 0; /* compacted meanwhile: go on at the newest revision */

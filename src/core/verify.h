@@ -24,6 +24,7 @@
 struct etcd_client;
 
 #define VERIFY_MAX_NAMED 100 /* keys named per list; the counts go on */
+#define VERIFY_PAGE_SIZE 500 /* keys per etcd range request */
 
 /* Values read by one provider/key of the chain. */
 struct verify_count {
@@ -68,15 +69,15 @@ void verify_report_release(struct verify_report *r);
 /*
  * Scans every key under `<prefix>/<resource>/` (prefix normalised as kube-apiserver's
  * --etcd-prefix: a leading '/', no trailing '/'; resource without its group: "secrets",
- * "deployments" for "deployments.apps"), reading with chain. page_size: keys per etcd range
- * request (0: 500). report (initialised by the caller) is filled in.
+ * "deployments" for "deployments.apps"), reading with chain, VERIFY_PAGE_SIZE keys per etcd
+ * range request. report (initialised by the caller) is filled in.
  * Returns: RKC_OK when the scan completed (report.ok tells the verdict); etcd errors as they
  * come; RKC_EINVAL for an empty resource or a chain without providers.
  * Thread-safety: chain may be shared; the etcd client is thread-safe.
  */
 enum rkc_err verify_resource(struct etcd_client *etcd, const char *prefix, const char *resource,
-                             const struct xf_chain *chain, size_t page_size,
-                             struct verify_report *report, struct rkc_error *err);
+                             const struct xf_chain *chain, struct verify_report *report,
+                             struct rkc_error *err);
 
 /* Appends the etcd key prefix for resource: "/registry" + "secrets" -> "/registry/secrets/". */
 void verify_key_prefix(const char *prefix, const char *resource, struct strbuf *out);

@@ -141,14 +141,39 @@ grep -q "1000 of 1000 values under '/registry/secrets/' are not on the writer" "
     fail "verify error: $(cat "$T/v.err")"
 ok "verify names 1000 values not on the writer k2 (exit 1)"
 
-rewrite "$T/rw1.log" || fail "rewrite failed: $(cat "$T/rw1.log")"
+# the kubeconfig as rkc writes it (embedded base64 data), found by default beside --config
+mkdir -p "$T/c"
+touch "$T/c/cluster.yml"
+cat >"$T/c/kube_config_cluster.yml" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    certificate-authority-data: $(base64 -w0 "$T/pki/ca.crt")
+    server: "$API_URL"
+  name: "local"
+contexts:
+- context:
+    cluster: "local"
+    user: "kube-admin-local"
+  name: "local"
+current-context: "local"
+users:
+- name: "kube-admin-local"
+  user:
+    client-certificate-data: $(base64 -w0 "$T/pki/admin.crt")
+    client-key-data: $(base64 -w0 "$T/pki/admin.key")
+EOF
+chmod 600 "$T/c/kube_config_cluster.yml"
+timeout 120 "$RKC" --config "$T/c/cluster.yml" encrypt rewrite 2>"$T/rw1.log" ||
+    fail "rewrite failed: $(cat "$T/rw1.log")"
 [ "$(field "$T/rw1.log" rewritten)" = 1000 ] || fail "rewrite summary: $(cat "$T/rw1.log")"
 verify "$T/enc2.yaml" >"$T/v.txt" || fail "verify after rewrite: $(cat "$T/v.txt")"
 grep -q "result: ok, every value is on the writer" "$T/v.txt" || fail "verify text: $(cat "$T/v.txt")"
 [ "$(prefixes)" = "k8s:enc:aescbc:v1:k2:=1000" ] || fail "after rewrite: $(prefixes)"
 dump "$T/after"
 cmp -s "$T/before" "$T/after" || fail "secrets changed by the rewrite"
-ok "rewrite moved all 1000 to k2; verify passes; kubectl reads them back byte-identical"
+ok "rewrite (default embedded-data kubeconfig) moved all 1000 to k2; verify passes; kubectl reads them back byte-identical"
 
 # --- concurrent deletes: [k3, k2]; 404 -> skipped ---
 enc_config "$T/enc3.yaml" "aescbc:k3:$K3,k2:$K2" identity
@@ -229,6 +254,15 @@ dump "$T/final"
 [ "$(wc -l <"$T/final")" = 900 ] || fail "final count $(wc -l <"$T/final")"
 [ -z "$(LC_ALL=C comm -13 "$T/before" "$T/final")" ] || fail "secrets changed across the rewrites"
 ok "decrypting config ($restarts list restarts after a compaction): all 900 plaintext, verify reports it, data byte-identical throughout"
+
+# --- the progress bar on a terminal ---
+script -qec "$RKC encrypt rewrite --kubeconfig $T/kubeconfig --workers 2" /dev/null \
+    >"$T/tty.out" 2>&1 || fail "rewrite on a tty: $(cat "$T/tty.out")"
+grep -q $'\r\[#*-*\] [0-9]*/~*[0-9]* secrets  [0-9]*/s  ETA ' "$T/tty.out" ||
+    fail "no progress bar: $(cat -v "$T/tty.out")"
+grep -q '\[##############################\] 900/900 secrets .*ETA 0:00' "$T/tty.out" ||
+    fail "no final bar: $(cat -v "$T/tty.out")"
+ok "progress bar on a terminal"
 
 # --- usage and bad input ---
 set +e

@@ -99,6 +99,17 @@ rkc_up > "$LOG" 2>&1 || { cat "$LOG"; fail "custom config"; }
 dump_secrets > "$WORK/after"; cmp -s "$WORK/before" "$WORK/after" || fail "secrets changed by custom"
 ok "custom aesgcm config: invalid one refused with its position, valid one applied to secrets and configmaps"
 
+# --- disabling a custom config decrypts every resources entry (RKE handled only the first)
+set_encryption false
+rkc_up > "$LOG" 2>&1 || { cat "$LOG"; fail "disable custom"; }
+[ "$(prefixes secrets)" = "plaintext 1000" ] || { prefixes secrets; fail "custom disable: secrets"; }
+[ "$(prefixes configmaps)" = "plaintext 1" ] || { prefixes configmaps; fail "custom disable: configmaps"; }
+[ ! -e "$SSL/encryption.yaml" ] || fail "custom disable: file left"
+set_encryption true
+rkc_up > "$LOG" 2>&1 || { cat "$LOG"; fail "custom again"; }
+[ "$(prefixes secrets)" = "k8s:enc:aesgcm:v1:g1: 1000" ] || fail "custom re-applied"
+ok "disabling the custom config decrypted secrets and configmaps; enabling it again re-applied it"
+
 # --- back to managed: new key, configmaps decrypted (no longer listed)
 $PY - "$CLUSTER_DIR/cluster.yml" <<'PY'
 import sys

@@ -296,6 +296,53 @@ static void test_second_operation_refused(void **state)
     encconfig_free(a);
 }
 
+/*
+ * restore-rekey from an explicit previous config (current + an old key as reader) to the
+ * current config: the old key reads until prune, then goes (back) to the archive.
+ */
+static void test_begin_from_explicit_previous(void **state)
+{
+    struct encconfig *cur = managed("k-ccccc", 3), *old = managed("k-ooooo", 4);
+    struct encconfig *prev = encplan_merge(cur, old);
+    struct rkc_state *st;
+    struct fake f;
+    struct encop_env env = env_for(&f, 1);
+    struct rkc_error err;
+
+    (void)state;
+    unlink(path);
+    memset(&f, 0, sizeof(f));
+    st = open_state();
+    assert_int_equal(encop_begin_from(st, STATE_OP_RESTORE_REKEY, prev, cur, &err), RKC_OK);
+    assert_non_null(strstr(state_operation(st)->previous_config, "k-ooooo"));
+    assert_null(state_active_config(st));
+    assert_int_equal(encop_run(st, &env, &err), RKC_OK);
+    assert_string_equal(f.log, "apply(aescbck-ccccc,identity,aescbck-ooooo) rewrite(secrets) "
+                               "verify(secrets)=ok "
+                               "apply(aescbck-ccccc,identity) ");
+    assert_int_equal(state_retired_count(st), 1);
+    assert_string_equal(state_retired_at(st, 0)->name, "k-ooooo");
+    assert_string_equal(state_retired_at(st, 0)->reason, "restore-rekey");
+    assert_non_null(strstr(state_active_config(st), "k-ccccc"));
+    assert_null(strstr(state_active_config(st), "k-ooooo"));
+    state_close(st);
+
+    /* to no encryption: previous is only the old key's reader config */
+    unlink(path);
+    memset(&f, 0, sizeof(f));
+    st = open_state();
+    assert_int_equal(encop_begin_from(st, STATE_OP_RESTORE_REKEY, old, NULL, &err), RKC_OK);
+    assert_int_equal(encop_run(st, &env, &err), RKC_OK);
+    assert_string_equal(f.log, "apply(identity,aescbck-ooooo) rewrite(secrets) verify(secrets)=ok "
+                               "apply(none) ");
+    assert_int_equal(state_enc_mode(st), STATE_ENC_DISABLED);
+    assert_string_equal(state_retired_at(st, 0)->name, "k-ooooo");
+    state_close(st);
+    encconfig_free(prev);
+    encconfig_free(cur);
+    encconfig_free(old);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -303,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_resume_after_failure_at_every_call),
         cmocka_unit_test(test_verify_goes_back_to_rewrite_bounded),
         cmocka_unit_test(test_second_operation_refused),
+        cmocka_unit_test(test_begin_from_explicit_previous),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -166,6 +166,7 @@ struct fake {
     int lists, discovery_gets;
     bool cluster_scoped;
     bool serve_nothing;
+    bool endless_empty; /* empty pages, each with a continue token */
 };
 
 static struct fobj *find(struct fake *f, const char *ns, const char *name)
@@ -259,6 +260,10 @@ static enum rkc_err fake_request(void *ctx, const char *method, const char *path
                 status(resp, 410, "Expired");
                 goto out;
             }
+        }
+        if (f->endless_empty) {
+            strbuf_addstr(resp, "{\"metadata\":{\"continue\":\"tok-0\"},\"items\":[]}");
+            goto out;
         }
         end = start + limit < f->n ? start + limit : f->n;
         strbuf_addstr(resp, "{\"kind\":\"SecretList\",\"apiVersion\":\"v1\",\"metadata\":{");
@@ -521,6 +526,19 @@ static void test_run_gives_up(void **ctx)
     assert_int_equal(r.listed, 7);
     assert_int_equal(r.rewritten, 7);
     rewrite_result_release(&r);
+
+    /* a server that keeps answering empty pages with a continue token */
+    f.expire_continue = 0;
+    f.endless_empty = true;
+    f.lists = 0;
+    memset(&pl, 0, sizeof(pl));
+    rewrite_result_init(&r);
+    assert_int_equal(rewrite_run(&api, &o, &r, &err), RKC_EHTTP);
+    assert_string_equal(err.msg, "listing secrets: the list does not end (100 empty pages with a "
+                                 "continue token)");
+    assert_int_equal(f.lists, 101);
+    rewrite_result_release(&r);
+    f.endless_empty = false;
 
     /* a resource the server does not serve */
     f.serve_nothing = true;
