@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "apiserver/server.h"
+#include "crypto/encconfig.h"
 #include "util/log.h"
 
 #include "util/banned.h"
@@ -28,6 +29,7 @@ enum opt_id {
     OPT_TOKEN_FILE,
     OPT_ENC_CONFIG,
     OPT_ENC_RELOAD,
+    OPT_KMS_STATUS,
     OPT_V,
     OPT_HELP,
 };
@@ -46,6 +48,7 @@ static const struct option long_opts[] = {
     { "token-auth-file", required_argument, NULL, OPT_TOKEN_FILE },
     { "encryption-provider-config", required_argument, NULL, OPT_ENC_CONFIG },
     { "encryption-provider-config-automatic-reload", optional_argument, NULL, OPT_ENC_RELOAD },
+    { "kms-status-interval", required_argument, NULL, OPT_KMS_STATUS },
     { "v", required_argument, NULL, OPT_V },
     { "help", no_argument, NULL, OPT_HELP },
     { NULL, 0, NULL, 0 },
@@ -74,6 +77,9 @@ static const char usage[] =
     "                                    EncryptionConfiguration for storage encryption\n"
     "      --encryption-provider-config-automatic-reload\n"
     "                                    reload the encryption config when the file changes\n"
+    "      --kms-status-interval duration\n"
+    "                                    how often KMS v2 plugins' Status is polled (default "
+    "60s)\n"
     "  -v, --v int                       log level: 0 info, >= 4 debug\n"
     "      --help                        show this help\n";
 
@@ -158,6 +164,17 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case OPT_KMS_STATUS: {
+            int64_t ns;
+
+            if (!encconfig_parse_duration(optarg, &ns) || ns < 1000000 ||
+                ns > (int64_t)3600 * 1000000000) {
+                fprintf(stderr, "rkc-apiserver: invalid --kms-status-interval '%s'\n", optarg);
+                return 2;
+            }
+            o.kms_status_interval_ms = (unsigned)(ns / 1000000);
+            break;
+        }
         case OPT_V:
             v = strtol(optarg, &end, 10);
             if (*end || v < 0) {

@@ -314,41 +314,72 @@ static void h_api_v1(struct http_response *resp)
     jval_decref(v);
 }
 
+/*
+ * /healthz, /livez, /readyz (and /healthz/kms-providers, /readyz/kms-providers): etcd, the
+ * encryption config, and every KMS provider's plugin (v2: Status; v1: Version + an
+ * Encrypt/Decrypt round trip), one "kms-provider-<i>" line each in ?verbose.
+ */
 static void h_health(struct apiserver *srv, struct http_request *req, const char *path,
                      struct http_response *resp)
 {
-    struct strbuf out = STRBUF_INIT;
+    struct strbuf out = STRBUF_INIT, kms = STRBUF_INIT;
     struct rkc_error err;
     bool verbose = http_request_has_query(req, "verbose");
-    bool etcd_ok, enc_ok = true;
+    bool kms_only = strstr(path, "/kms-providers") != NULL;
+    bool etcd_ok = true, enc_ok = true, kms_ok;
+    size_t nkms = 0;
     const char *what = path + 1;
 
     rkc_error_init(&err);
-    etcd_ok = etcd_health(srv->etcd, &err) == RKC_OK;
+    if (!kms_only)
+        etcd_ok = etcd_health(srv->etcd, &err) == RKC_OK;
     if (srv->enc)
         enc_ok = encryption_loaded(srv->enc);
-    if (verbose) {
+    /* liveness does not depend on the plugins, as in kube-apiserver */
+    kms_ok = !strcmp(path, "/livez") || encryption_kms_health(srv->enc, &kms, &nkms) == 0;
+    if (kms_only) {
+        if (!nkms)
+            strbuf_addstr(&out, "no kms providers configured\n");
+        else if (verbose || !kms_ok)
+            strbuf_add(&out, kms.buf, kms.len);
+        else
+            strbuf_addstr(&out, "ok");
+        if (verbose)
+            strbuf_addf(&out, "%s check %s\n", what, kms_ok ? "passed" : "failed");
+    } else if (verbose) {
         strbuf_addstr(&out, "[+]ping ok\n[+]log ok\n");
         strbuf_addf(&out, "[%c]etcd %s\n", etcd_ok ? '+' : '-',
                     etcd_ok ? "ok" : "failed: reason withheld");
         if (srv->enc)
-            strbuf_addf(&out, "[%c]kms-providers %s\n", enc_ok ? '+' : '-',
+            strbuf_addf(&out, "[%c]encryption-config %s\n", enc_ok ? '+' : '-',
                         enc_ok ? "ok" : "failed: reason withheld");
+        strbuf_add(&out, kms.buf, kms.len);
         strbuf_addf(&out, "[+]poststarthook/start-apiserver ok\n");
-        if (etcd_ok && enc_ok)
+        if (etcd_ok && enc_ok && kms_ok)
             strbuf_addf(&out, "%s check passed\n", what);
         else
             strbuf_addf(&out, "%s check failed\n", what);
+    } else if (etcd_ok && enc_ok && kms_ok) {
+        strbuf_addstr(&out, "ok");
     } else {
-        strbuf_addstr(&out, etcd_ok && enc_ok ? "ok" : "[-]etcd failed: reason withheld\n");
+        if (!etcd_ok)
+            strbuf_addstr(&out, "[-]etcd failed: reason withheld\n");
+        if (!enc_ok)
+            strbuf_addstr(&out, "[-]encryption-config failed: reason withheld\n");
+        if (!kms_ok)
+            strbuf_add(&out, kms.buf, kms.len);
+        strbuf_addf(&out, "%s check failed\n", what);
     }
     if (!etcd_ok)
         log_warn("%s: %s", what, err.msg);
-    resp->status = etcd_ok && enc_ok ? 200 : 500;
+    if (!kms_ok)
+        log_warn("%s: a kms provider failed its health check", what);
+    resp->status = etcd_ok && enc_ok && kms_ok ? 200 : 500;
     snprintf(resp->content_type, sizeof(resp->content_type), "text/plain; charset=utf-8");
     strbuf_reset(&resp->body);
     strbuf_add(&resp->body, out.buf, out.len);
     strbuf_release(&out);
+    strbuf_release(&kms);
 }
 
 /* ---- routing ---- */
@@ -511,7 +542,8 @@ static void handle(void *ctx, struct http_request *req, struct http_response *re
             h_apis(resp);
         else if (!strcmp(path, "/api/v1") || !strcmp(path, "/api/v1/"))
             h_api_v1(resp);
-        else if (!strcmp(path, "/healthz") || !strcmp(path, "/livez") || !strcmp(path, "/readyz"))
+        else if (!strcmp(path, "/healthz") || !strcmp(path, "/livez") || !strcmp(path, "/readyz") ||
+                 !strcmp(path, "/healthz/kms-providers") || !strcmp(path, "/readyz/kms-providers"))
             h_health(srv, req, path, resp);
         else if (!strcmp(path, "/openapi/v3") || !strcmp(path, "/openapi/v3/"))
             h_openapi_root(srv, resp);
@@ -565,8 +597,8 @@ enum rkc_err apiserver_new(const struct apiserver_options *opt, struct apiserver
         goto fail;
     if (opt->encryption_provider_config) {
         rc = encryption_new(opt->encryption_provider_config,
-                            opt->encryption_provider_config_automatic_reload, srv->store,
-                            srv->metrics, &srv->enc, err);
+                            opt->encryption_provider_config_automatic_reload,
+                            opt->kms_status_interval_ms, srv->store, srv->metrics, &srv->enc, err);
         if (rc)
             goto fail;
     }

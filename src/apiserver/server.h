@@ -42,6 +42,7 @@ struct apiserver_options {
     const char *token_auth_file;
     const char *encryption_provider_config;
     bool encryption_provider_config_automatic_reload;
+    unsigned kms_status_interval_ms; /* KMS v2 Status polling; 0: 60 s */
 };
 
 struct token;

@@ -17,6 +17,7 @@
 
 #include "adapters/etcd.h"
 #include "adapters/jval.h"
+#include "adapters/kmsclient.h"
 #include "adapters/kube.h"
 #include "core/rewrite.h"
 #include "core/verify.h"
@@ -101,68 +102,6 @@ struct value_opts {
     const char *prefix;
     const char *resource;
     bool decrypt;
-};
-
-static enum rkc_err no_plugin_encrypt(void *ctx, const uint8_t *pt, size_t len,
-                                      struct strbuf *ret_ct, struct strbuf *ret_key_id,
-                                      struct strbuf *ret_annotations, struct rkc_error *err)
-{
-    (void)pt;
-    (void)len;
-    (void)ret_ct;
-    (void)ret_key_id;
-    (void)ret_annotations;
-    return rkc_error_set(err, RKC_EINVAL, "kms provider '%s': no plugin client available yet",
-                         (const char *)ctx);
-}
-
-static enum rkc_err no_plugin_decrypt(void *ctx, const uint8_t *ct, size_t len, const char *key_id,
-                                      const uint8_t *annotations, size_t annotations_len,
-                                      struct strbuf *ret_pt, struct rkc_error *err)
-{
-    (void)ct;
-    (void)len;
-    (void)key_id;
-    (void)annotations;
-    (void)annotations_len;
-    (void)ret_pt;
-    return rkc_error_set(err, RKC_EINVAL, "kms provider '%s': no plugin client available yet",
-                         (const char *)ctx);
-}
-
-static enum rkc_err no_plugin_status(void *ctx, struct strbuf *ret_key_id, struct rkc_error *err)
-{
-    (void)ret_key_id;
-    return rkc_error_set(err, RKC_EINVAL, "kms provider '%s': no plugin client available yet",
-                         (const char *)ctx);
-}
-
-/*
- * There is no KMS gRPC client yet: every kms provider gets a plugin that fails each call
- * with a clear message, so values of other providers stay readable with such a config.
- */
-static enum rkc_err no_plugin_open(void *ctx, const struct encconfig_kms *kms,
-                                   struct kms_plugin *ret, struct rkc_error *err)
-{
-    (void)ctx;
-    (void)err;
-    ret->encrypt = no_plugin_encrypt;
-    ret->decrypt = no_plugin_decrypt;
-    ret->status = no_plugin_status;
-    ret->ctx = xstrdup(kms->name);
-    return RKC_OK;
-}
-
-static void no_plugin_close(void *ctx, struct kms_plugin *plugin)
-{
-    (void)ctx;
-    free(plugin->ctx);
-}
-
-static const struct kms_plugin_factory no_plugin_factory = {
-    no_plugin_open,
-    no_plugin_close,
-    NULL,
 };
 
 static int parse_value_opts(const struct cmd *cmd, int argc, char **argv, bool allow_decrypt,
@@ -261,7 +200,8 @@ out:
 }
 
 /* Loads, validates and builds the provider config. */
-static enum rkc_err load_set(const char *path, struct encset **ret, struct rkc_error *err)
+static enum rkc_err load_set(const char *path, struct kmsclient_factory *kms, struct encset **ret,
+                             struct rkc_error *err)
 {
     struct strbuf buf = STRBUF_INIT;
     struct encconfig *cfg = NULL;
@@ -272,7 +212,7 @@ static enum rkc_err load_set(const char *path, struct encset **ret, struct rkc_e
         rc = encconfig_parse(path, buf.buf, buf.len, &cfg, NULL, err);
     strbuf_release_wipe(&buf);
     if (!rc)
-        rc = encconfig_build(cfg, &no_plugin_factory, ret, err);
+        rc = encconfig_build(cfg, kmsclient_factory_get(kms), ret, err);
     encconfig_free(cfg);
     return rc;
 }
@@ -292,6 +232,7 @@ static int run_value_cmd(const struct cmd *cmd, int argc, char **argv, bool seal
 {
     struct strbuf in = STRBUF_INIT, out = STRBUF_INIT;
     struct encset *set = NULL;
+    struct kmsclient_factory *kms = NULL;
     struct value_opts o;
     struct rkc_error err;
     const struct xf_chain *chain;
@@ -305,7 +246,8 @@ static int run_value_cmd(const struct cmd *cmd, int argc, char **argv, bool seal
     resource = resource_from_key(cmd, &o);
     if (!resource)
         return CLI_USAGE;
-    if (load_set(o.config, &set, &err) || read_stdin(&in, &err)) {
+    kms = kmsclient_factory_new();
+    if (load_set(o.config, kms, &set, &err) || read_stdin(&in, &err)) {
         ret = cli_fail(&err);
         goto out;
     }
@@ -346,6 +288,7 @@ out:
     strbuf_release_wipe(&in);
     strbuf_release_wipe(&out);
     encset_free(set);
+    kmsclient_factory_free(kms);
     free(resource);
     return ret;
 }
@@ -394,7 +337,7 @@ const struct cmd cmd_encrypt_inspect = {
     "kms: 'provider=kms name=NAME stale=...'). stale=true means kube-apiserver would rewrite the\n"
     "value with its current writer on the next update. With --decrypt the plaintext is written\n"
     "to stdout instead. A value no provider can read fails (exit 1) with the reasons.\n"
-    "KMS providers need a plugin client, which this version does not have yet.\n\n"
+    "KMS providers call their plugin over its unix socket (the config's endpoint).\n\n"
     "Options:\n" VALUE_OPTIONS_HELP "  --decrypt               write the plaintext to stdout\n",
 };
 
@@ -717,6 +660,7 @@ static int run_verify(int argc, char **argv)
     struct etcd_client *etcd = NULL;
     struct verify_report report;
     struct encset *set = NULL;
+    struct kmsclient_factory *kms = NULL;
     struct rkc_error err;
     int c, ret;
 
@@ -765,7 +709,8 @@ static int run_verify(int argc, char **argv)
     if (!*resource || *resource == '.')
         return cli_usage_error(cmd, "bad --resource '%s'", resource);
     verify_report_init(&report);
-    if (load_set(config, &set, &err) || etcd_client_new(&ec, &etcd, &err)) {
+    kms = kmsclient_factory_new();
+    if (load_set(config, kms, &set, &err) || etcd_client_new(&ec, &etcd, &err)) {
         ret = cli_fail(&err);
         goto out;
     }
@@ -795,6 +740,7 @@ out:
     verify_report_release(&report);
     etcd_client_free(etcd);
     encset_free(set);
+    kmsclient_factory_free(kms);
     return ret;
 }
 

@@ -127,6 +127,32 @@ static void add_extra(struct argv_list *a, const struct config_kv *extra, size_t
         argv_pushf(a, "--%s=%s", extra[i].key, extra[i].value);
 }
 
+char *components_kms_key_path(const struct config_node *n)
+{
+    return components_path(n, "etc/kubernetes/kms/kek.key");
+}
+
+void components_kms_plugin_argv(const struct cluster_config *cfg, const struct config_node *n,
+                                const char *default_bin, struct argv_list *ret,
+                                bool *ret_default_key)
+{
+    const struct config_kv *x = cfg->kms_plugin.extra_args;
+    size_t nx = cfg->kms_plugin.nextra_args;
+    bool dflt = !cfg->kms_plugin.binary && !has_extra(x, nx, "key-file");
+
+    argv_push(ret, cfg->kms_plugin.binary ? cfg->kms_plugin.binary : default_bin);
+    flag(ret, x, nx, "listen", cfg->kms_plugin.socket);
+    if (dflt) {
+        char *key = components_kms_key_path(n);
+
+        flag(ret, x, nx, "key-file", key);
+        free(key);
+    }
+    add_extra(ret, x, nx);
+    if (ret_default_key)
+        *ret_default_key = dflt;
+}
+
 void components_etcd_argv(const struct cluster_config *cfg, const struct config_node *n,
                           bool existing_cluster, struct argv_list *ret)
 {

@@ -56,6 +56,19 @@ void components_apiserver_argv(const struct cluster_config *cfg, const struct co
                                const char *apiserver_bin, const char *encryption_config,
                                struct argv_list *ret);
 
+/* Returns: new "<prefix>/etc/kubernetes/kms/kek.key", rkc-kms's key file on node n. */
+char *components_kms_key_path(const struct config_node *n);
+
+/*
+ * The KMS plugin flags for a controlplane node (services.kms-plugin must be present):
+ * services.kms-plugin.binary, or default_bin (rkc-kms beside rkc); --listen=<socket> and, for
+ * the default rkc-kms, --key-file=<components_kms_key_path> (extra_args override either),
+ * then extra_args. *ret_default_key (may be NULL) tells whether the default key file is used.
+ */
+void components_kms_plugin_argv(const struct cluster_config *cfg, const struct config_node *n,
+                                const char *default_bin, struct argv_list *ret,
+                                bool *ret_default_key);
+
 /* True when the API server reloads its provider config file by itself (the embedded one). */
 bool components_apiserver_reloads(const struct cluster_config *cfg);
 

@@ -468,9 +468,54 @@ bad:
                          p->file, v->line, v->col, cidr);
 }
 
+static enum rkc_err parse_kms_plugin(struct parser *p, const struct ytree_node *node,
+                                     struct config_kms_plugin *kp)
+{
+    static const char *const keys[] = { "socket", "binary", "extra_args", NULL };
+    static const char *const what = "services.kms-plugin";
+    const struct ytree_node *map, *v;
+    enum rkc_err rc;
+
+    rc = opt_map(p, node, what, &map);
+    if (rc || !map)
+        return rc;
+    kp->present = true;
+    kp->line = map->line;
+    kp->col = map->col;
+    rc = check_keys(p, map, keys, NULL, what);
+    if (!rc)
+        rc = opt_string(p, map, "socket", "services.kms-plugin.socket", &kp->socket);
+    if (!rc)
+        rc = opt_string(p, map, "binary", "services.kms-plugin.binary", &kp->binary);
+    if (!rc)
+        rc = parse_extra_args(p, ytree_map_get(map, "extra_args"), "services.kms-plugin.extra_args",
+                              &kp->extra_args, &kp->nextra_args);
+    if (rc)
+        return rc;
+    if (!kp->socket)
+        return missing(p, map, "socket", what);
+    v = ytree_map_get(map, "socket");
+    if (!strncmp(kp->socket, "unix://", 7))
+        return rkc_error_set(p->err, RKC_ECONFIG,
+                             "%s:%zu:%zu: services.kms-plugin.socket: write the socket path "
+                             "('%s'), not a URL",
+                             p->file, v->line, v->col, kp->socket + 7);
+    if (kp->socket[0] != '/')
+        return rkc_error_set(p->err, RKC_ECONFIG,
+                             "%s:%zu:%zu: services.kms-plugin.socket: '%s' is not an absolute "
+                             "path",
+                             p->file, v->line, v->col, kp->socket);
+    if (kp->binary && !kp->binary[0]) {
+        v = ytree_map_get(map, "binary");
+        return rkc_error_set(p->err, RKC_ECONFIG, "%s:%zu:%zu: services.kms-plugin.binary is empty",
+                             p->file, v->line, v->col);
+    }
+    return RKC_OK;
+}
+
 static enum rkc_err parse_services(struct parser *p, const struct ytree_node *root)
 {
-    static const char *const svc_keys[] = { "etcd", "kube-api", NULL };
+    static const char *const svc_keys[] = { "etcd", "kube-api", "kms-plugin", NULL };
     static const char *const svc_ignored[] = { "kube-controller", "scheduler", "kubelet",
                                                "kubeproxy", NULL };
     static const char *const etcd_keys[] = { "snapshot", "retention", "extra_args", NULL };
@@ -512,6 +557,8 @@ static enum rkc_err parse_services(struct parser *p, const struct ytree_node *ro
     if (!rc && etcd)
         rc = parse_extra_args(p, ytree_map_get(etcd, "extra_args"), "services.etcd.extra_args",
                               &cfg->etcd.extra_args, &cfg->etcd.nextra_args);
+    if (!rc)
+        rc = parse_kms_plugin(p, ytree_map_get(svc, "kms-plugin"), &cfg->kms_plugin);
     if (rc)
         return rc;
     rc = opt_map(p, ytree_map_get(svc, "kube-api"), "services.kube-api", &api);
@@ -735,6 +782,9 @@ void config_free(struct cluster_config *cfg)
     free(cfg->kube_api.extra_binds);
     free(cfg->kube_api.binary);
     free(cfg->kube_api.service_cluster_ip_range);
+    free(cfg->kms_plugin.socket);
+    free(cfg->kms_plugin.binary);
+    free_kv(cfg->kms_plugin.extra_args, cfg->kms_plugin.nextra_args);
     wipe_tree(cfg->kube_api.secrets_encryption.custom_config);
     ytree_free(cfg->kube_api.secrets_encryption.custom_config);
     for (i = 0; i < cfg->nwarnings; i++)
@@ -872,6 +922,16 @@ struct jval *config_to_jval(const struct cluster_config *cfg)
         jval_set_take(api, "secretsEncryptionConfig", sej);
     }
     jval_set_take(svc, "kubeApi", api);
+    if (cfg->kms_plugin.present) {
+        struct jval *kp = jval_object();
+
+        jval_set_str(kp, "socket", cfg->kms_plugin.socket);
+        if (cfg->kms_plugin.binary)
+            jval_set_str(kp, "binary", cfg->kms_plugin.binary);
+        jval_set_take(kp, "extraArgs",
+                      kv_to_jval(cfg->kms_plugin.extra_args, cfg->kms_plugin.nextra_args));
+        jval_set_take(svc, "kmsPlugin", kp);
+    }
     jval_set_take(o, "services", svc);
     return o;
 }

@@ -71,6 +71,19 @@ struct config_etcd {
     size_t nextra_args;
 };
 
+/*
+ * services.kms-plugin: a KMS plugin rkc runs on every controlplane node before the API
+ * server (rkc runs no pods, so this stands in for the plugin's DaemonSet).
+ */
+struct config_kms_plugin {
+    bool present;                 /* the block exists in cluster.yml */
+    char *socket;                 /* required: absolute path of the unix socket the plugin serves */
+    char *binary;                 /* NULL: rkc-kms beside the rkc binary */
+    struct config_kv *extra_args; /* "--key=value" flags for the plugin */
+    size_t nextra_args;
+    size_t line, col; /* position of the block */
+};
+
 struct cluster_config {
     char *file;         /* the path given to config_load, for messages */
     char *dir;          /* absolute directory of cluster.yml */
@@ -83,6 +96,7 @@ struct cluster_config {
     bool rotate_encryption_key;
     struct config_etcd etcd;
     struct config_kube_api kube_api;
+    struct config_kms_plugin kms_plugin;
     char **warnings; /* keys accepted but ignored, and similar notes */
     size_t nwarnings;
 };

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "adapters/etcd.h"
+#include "adapters/kmsclient.h"
 #include "adapters/kube.h"
 #include "adapters/transport.h"
 #include "core/components.h"
@@ -54,7 +55,8 @@ struct up {
     struct pki_bundle *pki;
     char *tmpdir; /* private copies of the etcd client certificate */
     struct etcd_client *etcd;
-    struct kube_client **kube; /* per node, controlplane only, made on first use */
+    struct kube_client **kube;     /* per node, controlplane only, made on first use */
+    struct kmsclient_factory *kms; /* KMS: plugin clients for kms providers, made on first use */
 };
 
 static void notify(struct up *u, enum log_level level, const char *fmt, ...)
@@ -471,14 +473,139 @@ static enum rkc_err apiserver_ensure(struct up *u, size_t node, bool force, bool
     return rc;
 }
 
+/* ---- KMS (services.kms-plugin, kms providers) ---- */
+
+static size_t first_controlplane(const struct cluster_config *cfg);
+
+#define KMS_HEALTH_TIMEOUT_MS 30000
+
+/* Returns: borrowed factory giving kms providers real plugin clients (adapters/kmsclient.h). */
+static const struct kms_plugin_factory *kms_factory(struct up *u)
+{
+    if (!u->kms)
+        u->kms = kmsclient_factory_new();
+    return kmsclient_factory_get(u->kms);
+}
+
+/* Health of a KMS plugin: the socket answers v2 Status, or (v1-only plugins) v1 Version. */
+static enum rkc_err kms_probe_fn(void *ctx, struct rkc_error *err)
+{
+    const char *endpoint = ctx;
+    struct kmsclient *c = NULL;
+    enum rkc_err rc = kmsclient_new(endpoint, KMSCLIENT_V2, 2000, &c, err);
+
+    if (!rc && kmsclient_health(c, NULL, err)) {
+        kmsclient_free(c);
+        c = NULL;
+        rc = kmsclient_new(endpoint, KMSCLIENT_V1, 2000, &c, err);
+        if (!rc)
+            rc = kmsclient_version(c, NULL, NULL, err);
+    }
+    kmsclient_free(c);
+    return rc;
+}
+
+/*
+ * services.kms-plugin: runs the plugin on controlplane node `node` and waits until its socket
+ * answers. The default rkc-kms gets the same key file on every node (the first controlplane
+ * node's, which rkc-kms creates on its first start).
+ */
+static enum rkc_err kms_plugin_ensure(struct up *u, size_t node, size_t first,
+                                      struct rkc_error *err)
+{
+    const struct config_node *n = &u->cfg->nodes[node];
+    char *dir = fs_dirname(u->o->apiserver_bin);
+    char *bin = fs_join(dir, "rkc-kms");
+    char *endpoint = xasprintf("unix://%s", u->cfg->kms_plugin.socket);
+    char *key = components_kms_key_path(n);
+    char *sockdir = fs_dirname(u->cfg->kms_plugin.socket);
+    char *keydir = fs_dirname(key);
+    struct argv_list argv = { 0 };
+    struct runtime_component c;
+    struct strbuf kek = STRBUF_INIT;
+    bool dflt = false, started = false;
+    enum rkc_err rc;
+
+    components_kms_plugin_argv(u->cfg, n, bin, &argv, &dflt);
+    rc = transport_mkdir_p(u->t[node], sockdir, 0700, err);
+    if (!rc && dflt)
+        rc = transport_mkdir_p(u->t[node], keydir, 0700, err);
+    if (!rc && dflt && node != first) {
+        char *first_key = components_kms_key_path(&u->cfg->nodes[first]);
+
+        if (!transport_read_file(u->t[first], first_key, &kek, NULL))
+            rc = transport_sync_file(u->t[node], key, kek.buf, kek.len, 0600, NULL, err);
+        free(first_key);
+    }
+    c.name = "kms-plugin";
+    c.argv = (const char *const *)argv.v;
+    c.prefix = n->prefix;
+    c.extra_hash = NULL;
+    if (!rc)
+        rc = runtime_ensure(u->t[node], &c, false, &started, err);
+    if (!rc)
+        rc = runtime_wait_healthy(u->t[node], &c, kms_probe_fn, endpoint, KMS_HEALTH_TIMEOUT_MS,
+                                  err);
+    if (!rc && started)
+        notify(u, LOG_INFO, "[controlPlane] Successfully started kms-plugin on host [%s] (%s)",
+               n->name, endpoint);
+    if (rc)
+        rkc_error_prefix(err, "kms-plugin on node '%s': ", n->name);
+    strbuf_release_wipe(&kek);
+    argv_free(&argv);
+    free(dir);
+    free(bin);
+    free(endpoint);
+    free(key);
+    free(sockdir);
+    free(keydir);
+    return rc;
+}
+
+/*
+ * services.kube-api.extra_binds with the process runtime: the API server sees the host's
+ * paths as they are, so only the host side of "host:container[:opts]" is checked and logged.
+ */
+static void check_extra_binds(struct up *u, size_t node)
+{
+    const struct config_node *n = &u->cfg->nodes[node];
+    size_t i;
+
+    for (i = 0; i < u->cfg->kube_api.nextra_binds; i++) {
+        const char *b = u->cfg->kube_api.extra_binds[i];
+        const char *colon = strchr(b, ':');
+        char *host = colon ? xstrndup(b, (size_t)(colon - b)) : xstrdup(b);
+        const char *const test[] = { "test", "-e", host, NULL };
+        int status = 1;
+
+        if (!transport_run(u->t[node], test, NULL, 0, NULL, NULL, &status, NULL) && !status)
+            notify(u, LOG_INFO,
+                   "[controlPlane] extra_binds: host path '%s' exists on host [%s]; the process "
+                   "runtime uses host paths as they are, no bind is needed",
+                   host, n->name);
+        else
+            notify(u, LOG_WARN,
+                   "[controlPlane] extra_binds: host path '%s' does not exist on host [%s]", host,
+                   n->name);
+        free(host);
+    }
+}
+
 static enum rkc_err controlplane_step(struct up *u, struct rkc_error *err)
 {
     enum rkc_err rc = RKC_OK;
-    size_t i;
+    size_t i, first = first_controlplane(u->cfg);
 
     notify(u, LOG_INFO, "[controlPlane] Building up Controller Plane..");
     for (i = 0; !rc && i < u->cfg->nnodes; i++) {
-        if (u->cfg->nodes[i].roles & CONFIG_ROLE_CONTROLPLANE)
+        if (!(u->cfg->nodes[i].roles & CONFIG_ROLE_CONTROLPLANE))
+            continue;
+        /* KMS: the plugin runs before the API server that calls it */
+        if (u->cfg->kms_plugin.present)
+            rc = kms_plugin_ensure(u, i, first, err);
+        if (!rc)
+            check_extra_binds(u, i);
+        if (!rc)
             rc = apiserver_ensure(u, i, (u->changed_roles[i] & CONFIG_ROLE_CONTROLPLANE) != 0, NULL,
                                   err);
     }
@@ -487,7 +614,7 @@ static enum rkc_err controlplane_step(struct up *u, struct rkc_error *err)
 
 /* ---- probes: prove the running servers use the intended config ---- */
 
-static enum rkc_err chain_of(const struct encconfig *cfg, struct encset **ret_set,
+static enum rkc_err chain_of(struct up *u, const struct encconfig *cfg, struct encset **ret_set,
                              const struct xf_chain **ret_chain, struct rkc_error *err)
 {
     enum rkc_err rc;
@@ -497,7 +624,7 @@ static enum rkc_err chain_of(const struct encconfig *cfg, struct encset **ret_se
         *ret_chain = NULL;
         return RKC_OK;
     }
-    rc = encconfig_build(cfg, NULL, ret_set, err);
+    rc = encconfig_build(cfg, kms_factory(u), ret_set, err); /* KMS: real plugin clients */
     if (!rc)
         *ret_chain = encset_chain_for(*ret_set, "secrets");
     return rc;
@@ -679,7 +806,7 @@ static enum rkc_err env_apply(void *ctx, const struct encconfig *cfg,
     if (cfg)
         rc = encop_config_to_text(cfg, &text, hex, err);
     if (!rc)
-        rc = chain_of(cfg, &set, &chain, err);
+        rc = chain_of(u, cfg, &set, &chain, err);
     /* One node at a time, each healthy and confirmed before the next. */
     for (i = 0; !rc && i < u->cfg->nnodes; i++) {
         const struct config_node *n = &u->cfg->nodes[i];
@@ -820,7 +947,7 @@ static enum rkc_err env_verify(void *ctx, const char *resource, const struct enc
     struct verify_report report;
     enum rkc_err rc;
 
-    rc = encconfig_build(cfg, NULL, &set, err);
+    rc = encconfig_build(cfg, kms_factory(u), &set, err); /* KMS: decrypt through the plugin */
     if (rc)
         return rc;
     chain = encset_chain_for(set, resource);
@@ -1116,6 +1243,7 @@ static void up_release(struct up *u)
     free(u->kube);
     free(u->changed_roles);
     etcd_client_free(u->etcd);
+    kmsclient_factory_free(u->kms); /* after every set built with it (all freed by now) */
     if (u->tmpdir)
         fs_remove_tree(u->tmpdir, NULL);
     free(u->tmpdir);
@@ -1238,10 +1366,10 @@ enum rkc_err up_remove(const struct cluster_config *cfg, const struct up_options
     rc = open_transports(&u, err);
     for (i = 0; !rc && i < cfg->nnodes; i++) {
         const struct config_node *n = &cfg->nodes[i];
-        const char *const comps[] = { "kube-apiserver", "etcd" };
+        const char *const comps[] = { "kube-apiserver", "kms-plugin", "etcd" };
         size_t c;
 
-        for (c = 0; !rc && c < 2; c++) {
+        for (c = 0; !rc && c < 3; c++) {
             rc = runtime_stop(u.t[i], n->prefix, comps[c], STOP_TIMEOUT_MS, err);
             if (!rc)
                 notify(&u, LOG_INFO, "[remove] Stopped %s on node [%s]", comps[c], n->name);
@@ -1337,7 +1465,7 @@ static struct jval *scan_json(struct up *u, const struct encconfig *cfg, struct 
         enum rkc_err rc = RKC_OK;
 
         if (cfg)
-            rc = encconfig_build(cfg, NULL, &set, err);
+            rc = encconfig_build(cfg, kms_factory(u), &set, err); /* KMS */
         if (rc)
             break;
         if (set)

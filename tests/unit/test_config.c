@@ -380,6 +380,22 @@ static const struct bad_case bad_cases[] = {
     /* 48 */
     { "\tnodes: []\n", "cluster.yml:1:1: found character that cannot start any token "
                        "while scanning for the next token" },
+    /* services.kms-plugin */
+    { N1 "services:\n  kms-plugin:\n    binary: /bin/kms\n",
+      "cluster.yml:4:5: missing required key 'socket' in services.kms-plugin" },
+    { N1 "services:\n  kms-plugin:\n    socket: unix:///run/k.sock\n",
+      "cluster.yml:4:13: services.kms-plugin.socket: write the socket path ('/run/k.sock'), not a "
+      "URL" },
+    { N1 "services:\n  kms-plugin:\n    socket: run/k.sock\n",
+      "cluster.yml:4:13: services.kms-plugin.socket: 'run/k.sock' is not an absolute path" },
+    { N1 "services:\n  kms-plugin:\n    socket: /run/k.sock\n    sockett: x\n",
+      "cluster.yml:5:5: unknown key 'sockett' in services.kms-plugin (did you mean 'socket'?)" },
+    { N1 "services:\n  kms-plugin:\n    socket: /run/k.sock\n    extra_args: [a]\n",
+      "cluster.yml:5:17: services.kms-plugin.extra_args must be a mapping, not a list" },
+    { N1 "services:\n  kms-plugin: [x]\n",
+      "cluster.yml:3:15: services.kms-plugin must be a mapping, not a list" },
+    { N1 "services:\n  kms-plugin:\n    socket: /run/k.sock\n    binary: \"\"\n",
+      "cluster.yml:5:13: services.kms-plugin.binary is empty" },
 };
 
 static void test_bad_inputs(void **state)
@@ -405,6 +421,56 @@ static void test_bad_inputs(void **state)
         assert_null(cfg);
     }
     assert_int_equal(bad, 0);
+}
+
+static void test_kms_plugin(void **state)
+{
+    static const char yml[] = "nodes:\n"
+                              "  - address: 127.0.0.1\n"
+                              "    role: [controlplane, etcd]\n"
+                              "services:\n"
+                              "  kms-plugin:\n"
+                              "    socket: /var/run/kmsplugin/socket.sock\n"
+                              "    binary: /usr/local/bin/aws-encryption-provider\n"
+                              "    extra_args:\n"
+                              "      key: arn:aws:kms:us-west-2:000000000000:key/k\n"
+                              "      --region: us-west-2\n"
+                              "  kube-api:\n"
+                              "    extra_binds: [\"/var/run/kmsplugin/:/var/run/kmsplugin/\"]\n";
+    struct cluster_config *cfg = parse_ok(yml), *plain;
+    struct jval *j;
+    struct strbuf dump = STRBUF_INIT;
+
+    (void)state;
+    assert_true(cfg->kms_plugin.present);
+    assert_string_equal(cfg->kms_plugin.socket, "/var/run/kmsplugin/socket.sock");
+    assert_string_equal(cfg->kms_plugin.binary, "/usr/local/bin/aws-encryption-provider");
+    assert_int_equal(cfg->kms_plugin.nextra_args, 2);
+    assert_string_equal(cfg->kms_plugin.extra_args[0].key, "key");
+    assert_string_equal(cfg->kms_plugin.extra_args[1].key, "region"); /* dashes dropped */
+    assert_string_equal(cfg->kms_plugin.extra_args[1].value, "us-west-2");
+    assert_int_equal(cfg->kms_plugin.line, 6);
+    assert_int_equal(cfg->nwarnings, 1); /* the dashes */
+    assert_int_equal(cfg->kube_api.nextra_binds, 1);
+    j = config_to_jval(cfg);
+    jval_dump(j, 0, &dump);
+    assert_non_null(strstr(dump.buf, "\"kmsPlugin\""));
+    assert_non_null(strstr(dump.buf, "/var/run/kmsplugin/socket.sock"));
+    strbuf_release(&dump);
+    jval_decref(j);
+    config_free(cfg);
+
+    /* absent block, and a block with only the socket: binary defaults to NULL (rkc-kms) */
+    plain = parse_ok("nodes:\n  - address: 127.0.0.1\n    role: [controlplane, etcd]\n");
+    assert_false(plain->kms_plugin.present);
+    assert_null(plain->kms_plugin.socket);
+    config_free(plain);
+    plain = parse_ok("nodes:\n  - address: 127.0.0.1\n    role: [controlplane, etcd]\n"
+                     "services:\n  kms-plugin:\n    socket: /run/k.sock\n");
+    assert_true(plain->kms_plugin.present);
+    assert_null(plain->kms_plugin.binary);
+    assert_int_equal(plain->kms_plugin.nextra_args, 0);
+    config_free(plain);
 }
 
 static void test_alias_bomb_limited(void **state)
@@ -493,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_json_form),
         cmocka_unit_test(test_to_jval_custom_config_types),
         cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_kms_plugin),
         cmocka_unit_test(test_alias_bomb_limited),
         cmocka_unit_test(test_deep_nesting_limited),
         cmocka_unit_test(test_load_missing_file),
