@@ -100,6 +100,15 @@ rkc_up > "$LOG" 2>&1 || { cat "$LOG"; fail "rkc up (custom kms v1)"; }
 dump_secrets > "$WORK/after"; cmp -s "$WORK/before" "$WORK/after" || fail "secrets changed (v1)"
 ok "custom config kms v1 + identity: 40 secrets k8s:enc:kms:v1:rkc-kms-v1:, data unchanged"
 
+# --- rkc encrypt rotate-key refuses a KMS-first config and touches nothing
+H1=$(sha256sum "$CLUSTER_DIR/cluster.rkestate")
+if (cd "$CLUSTER_DIR" && "$RKC" encrypt rotate-key) > "$LOG" 2>&1; then fail "rotate-key accepted a kms-first config"; fi
+grep -q "writes with the kms provider 'rkc-kms-v1': a KMS plugin rotates its own key-encryption key" "$LOG" \
+  || { cat "$LOG"; fail "kms-first refusal message"; }
+[ "$H1" = "$(sha256sum "$CLUSTER_DIR/cluster.rkestate")" ] || fail "refused rotation changed the state"
+[ "$(prefixes secrets)" = "k8s:enc:kms:v1:rkc-kms-v1: 40" ] || fail "refused rotation changed etcd"
+ok "rotate-key refuses the kms-first config with the reason, nothing changed"
+
 # --- rkc remove stops the plugin and removes its socket
 (cd "$CLUSTER_DIR" && "$RKC" remove --force) > "$LOG" 2>&1 || { cat "$LOG"; fail "rkc remove"; }
 grep -q "Stopped kms-plugin on node \[node1\]" "$LOG" || { cat "$LOG"; fail "plugin not stopped"; }
