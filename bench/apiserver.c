@@ -3,10 +3,10 @@
  * bench_apiserver: create, get and update of 1 KiB Secrets through rkc-apiserver beside the
  * raw etcd operations underneath them, at the same concurrency, in the same run.
  *
- * For each concurrency C and each operation, a cell of --seconds (or --max-ops, whichever
- * comes first) runs on C threads. A cell is --slices rounds of one raw etcd slice and one API
- * server slice, the order alternating from round to round, so that both sides see the same
- * machine: on a shared VM the load changes from second to second.
+ * For each concurrency C and each operation, a cell runs on C threads, each side for --seconds
+ * (or --max-ops, whichever comes first) in total, as --slices rounds of one raw etcd slice and
+ * one API server slice, the order alternating from round to round, so that both sides see the
+ * same machine: on a shared VM the load changes from second to second.
  *
  *   create  API: POST /api/v1/namespaces/default/secrets, a new name per op (201 expected)
  *           raw: compare-and-swap put (key must not exist) of a value the size of the stored

@@ -9,7 +9,8 @@
 # After each row set the server's peak RSS (VmHWM in /proc/PID/status) is read, and one stored
 # value is checked to carry the provider's prefix.
 #
-# Usage: bench/apiserver.sh [seconds-per-cell]     (default 3; each cell also stops at 20000 ops)
+# Usage: bench/apiserver.sh [seconds-per-cell]     (default 3 per side, as three slices; each
+#        cell also stops at 20000 ops)
 # Env: RKC_BUILD_DIR (default build/release if built, else build/dev), BENCH_CONCURRENCY
 #      (default 1,8,32), TMPDIR.
 set -euo pipefail
@@ -79,7 +80,7 @@ for provider in aescbc identity; do
 done
 t_end=$(date +%s)
 
-printf '\n1 KiB Secrets (data value of 1024 random bytes); %s s or 20000 ops per cell; build %s;\n' \
+printf '\n1 KiB Secrets (data value of 1024 random bytes); %s s or 20000 ops per side of each cell;\nbuild %s; ' \
     "$SECONDS_PER_CELL" "$(basename "$RKC_BUILD_DIR")"
 printf '%s cores (%s); %s; whole run %s s\n\n' "$(nproc)" \
     "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
