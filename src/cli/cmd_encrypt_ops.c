@@ -140,9 +140,10 @@ static void print_status(const struct jval *s)
                 const struct jval *n = jval_array_get(nodes, i);
 
                 if (!jval_get_bool(n, "agrees", false))
-                    printf("node %s differs: its API server does not run the deployed "
-                           "provider config, or its file differs from the others\n",
-                           jval_get_str(n, "name", "?"));
+                    printf("node %s differs: its API server does not run the deployed provider "
+                           "config, or its file differs from the others or from the active config "
+                           "in cluster.rkestate (%s); 'rkc up' repairs it\n",
+                           jval_get_str(n, "name", "?"), jval_get_str(s, "expectedHash", "none"));
             }
         }
     }

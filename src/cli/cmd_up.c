@@ -104,7 +104,7 @@ static int run_remove(int argc, char **argv)
     }
     memset(&uo, 0, sizeof(uo));
     uo.notify = cli_on_notify;
-    if (up_remove(cfg, &uo, &err))
+    if (up_remove(cfg, st, &uo, &err))
         rc = cli_fail(&err);
     else
         log_info("Cluster removed. %s is kept: it holds the keys that old etcd snapshots need",

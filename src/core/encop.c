@@ -156,7 +156,7 @@ static bool target_has_key(const struct encconfig *target, const struct encconfi
 }
 
 static enum rkc_err archive_keys(struct rkc_state *st, const struct encconfig *prev,
-                                 const struct encconfig *target, enum state_op_kind kind,
+                                 const struct encconfig *target, const char *reason,
                                  const struct encop_env *env, struct rkc_error *err)
 {
     char when[STATE_TIME_SIZE], fp[KEYGEN_FINGERPRINT_SIZE];
@@ -182,9 +182,9 @@ static enum rkc_err archive_keys(struct rkc_state *st, const struct encconfig *p
                 rk.secret = b64.buf;
                 rk.fingerprint = fp;
                 rk.retired_at = when;
-                rk.reason = state_op_kind_name(kind);
+                rk.reason = reason;
                 rc = state_retire_key(st, &rk, err);
-                if (!rc)
+                if (!rc && env)
                     notify(env, LOG_INFO,
                            "[encryption] Key %s (%s, fingerprint %s) moved to the retired-keys "
                            "archive in cluster.rkestate",
@@ -193,6 +193,29 @@ static enum rkc_err archive_keys(struct rkc_state *st, const struct encconfig *p
             }
         }
     }
+    return rc;
+}
+
+enum rkc_err encop_forget_cluster(struct rkc_state *st, struct rkc_error *err)
+{
+    struct encconfig *active = NULL;
+    char now[STATE_TIME_SIZE];
+    enum rkc_err rc = encop_config_from_text(state_active_config(st), &active, err);
+
+    if (!rc)
+        rc = archive_keys(st, active, NULL, "remove", NULL, err);
+    if (!rc && state_operation(st)) {
+        now_rfc3339(now);
+        rc = state_operation_finish(st, STATE_OUTCOME_ABANDONED, now, "the cluster was removed",
+                                    err);
+    }
+    if (!rc)
+        rc = state_set_active(st, NULL, NULL, err);
+    if (!rc) {
+        state_set_enc_mode(st, STATE_ENC_DISABLED);
+        rc = state_save(st, err);
+    }
+    encconfig_free(active);
     return rc;
 }
 
@@ -306,7 +329,7 @@ enum rkc_err encop_run(struct rkc_state *st, const struct encop_env *env, struct
             break;
         }
         case STATE_PHASE_PRUNE:
-            rc = archive_keys(st, prev, target, kind, env, err);
+            rc = archive_keys(st, prev, target, state_op_kind_name(kind), env, err);
             if (!rc)
                 rc = state_save(st, err);
             if (rc)

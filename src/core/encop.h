@@ -73,6 +73,13 @@ enum rkc_err encop_begin_from(struct rkc_state *st, enum state_op_kind kind,
 /* Runs the pending operation (if any) to its end, saving the state at every phase. */
 enum rkc_err encop_run(struct rkc_state *st, const struct encop_env *env, struct rkc_error *err);
 
+/*
+ * For `rkc remove`: the cluster's data is gone, so its active keys move to the retired-keys
+ * archive (reason "remove": old snapshots may still need them), a pending operation ends as
+ * abandoned, and the state says encryption is disabled. Saves the state.
+ */
+enum rkc_err encop_forget_cluster(struct rkc_state *st, struct rkc_error *err);
+
 /* Parses a stored provider config (from state). Returns: new config; NULL text gives NULL. */
 enum rkc_err encop_config_from_text(const char *text, struct encconfig **ret,
                                     struct rkc_error *err);

@@ -591,6 +591,41 @@ static void check_extra_binds(struct up *u, size_t node)
     }
 }
 
+/*
+ * With no operation pending, a node's provider file must be the state's active config (or
+ * absent when there is none): a file deleted or edited by hand, or a node rebuilt after
+ * `rkc remove`, is put back before its API server starts, so it never starts with a config that
+ * cannot read what is stored. A pending operation owns the file (encop's apply).
+ */
+static enum rkc_err repair_provider_file(struct up *u, size_t node, struct rkc_error *err)
+{
+    const struct config_node *n = &u->cfg->nodes[node];
+    const char *active = state_active_config(u->st);
+    char *enc;
+    bool changed = false;
+    enum rkc_err rc = RKC_OK;
+
+    if (state_operation(u->st))
+        return RKC_OK;
+    enc = components_encryption_path(n);
+    if (active) {
+        rc = transport_sync_file(u->t[node], enc, active, strlen(active), 0600, &changed, err);
+    } else {
+        struct strbuf cur = STRBUF_INIT;
+
+        changed = !transport_read_file(u->t[node], enc, &cur, NULL);
+        strbuf_release_wipe(&cur);
+        if (changed)
+            rc = transport_remove_file(u->t[node], enc, err);
+    }
+    if (!rc && changed)
+        notify(u, LOG_WARN,
+               "[encryption] The provider configuration on node [%s] did not match %s: %s", n->name,
+               state_path(u->st), active ? "restored it" : "removed it (encryption is disabled)");
+    free(enc);
+    return rc;
+}
+
 static enum rkc_err controlplane_step(struct up *u, struct rkc_error *err)
 {
     enum rkc_err rc = RKC_OK;
@@ -605,6 +640,8 @@ static enum rkc_err controlplane_step(struct up *u, struct rkc_error *err)
             rc = kms_plugin_ensure(u, i, first, err);
         if (!rc)
             check_extra_binds(u, i);
+        if (!rc)
+            rc = repair_provider_file(u, i, err);
         if (!rc)
             rc = apiserver_ensure(u, i, (u->changed_roles[i] & CONFIG_ROLE_CONTROLPLANE) != 0, NULL,
                                   err);
@@ -1353,8 +1390,8 @@ enum rkc_err up_run(const struct cluster_config *cfg, struct rkc_state *st,
     return rc;
 }
 
-enum rkc_err up_remove(const struct cluster_config *cfg, const struct up_options *opts,
-                       struct rkc_error *err)
+enum rkc_err up_remove(const struct cluster_config *cfg, struct rkc_state *st,
+                       const struct up_options *opts, struct rkc_error *err)
 {
     struct up u;
     enum rkc_err rc;
@@ -1392,6 +1429,16 @@ enum rkc_err up_remove(const struct cluster_config *cfg, const struct up_options
 
         rc = fs_remove(kc, err);
         free(kc);
+    }
+    if (!rc && st) {
+        bool had_keys = state_active_config(st) != NULL;
+
+        rc = encop_forget_cluster(st, err);
+        if (!rc && had_keys)
+            notify(&u, LOG_INFO,
+                   "[remove] The cluster's encryption keys moved to the retired-keys archive in "
+                   "%s (snapshots may need them); the next 'rkc up' starts with new keys",
+                   state_path(st));
     }
     up_release(&u);
     return rc;
@@ -1516,7 +1563,7 @@ enum rkc_err up_status(const struct cluster_config *cfg, struct rkc_state *st,
     const struct state_operation *op = state_operation(st);
     struct encconfig *active = NULL;
     const struct jval *certs;
-    char first_deployed[ENCCONFIG_HASH_SIZE] = "";
+    char first_deployed[ENCCONFIG_HASH_SIZE] = "", expected[ENCCONFIG_HASH_SIZE] = "";
     bool agree = true, have_first = false;
     struct up u;
     enum rkc_err rc;
@@ -1554,6 +1601,10 @@ enum rkc_err up_status(const struct cluster_config *cfg, struct rkc_state *st,
         jval_array_append_take(retired, kj);
     }
     jval_set_take(o, "retiredKeys", retired);
+    if (!op && state_active_config(st))
+        encconfig_hash_bytes(state_active_config(st), strlen(state_active_config(st)), expected);
+    jval_set_take(o, "expectedHash",
+                  op ? jval_null() : (expected[0] ? jval_string(expected) : jval_null()));
     certs = state_certificates(st, STATE_CURRENT);
     if (!certs || !jval_object_size(certs)) {
         jval_set_take(o, "nodes", nodes);
@@ -1600,6 +1651,9 @@ enum rkc_err up_status(const struct cluster_config *cfg, struct rkc_state *st,
         } else if (strcmp(first_deployed, deployed)) {
             node_ok = false;
         }
+        /* with nothing pending, every node must run exactly what the state says is active */
+        if (!op && strcmp(deployed, expected))
+            node_ok = false;
         jval_set_bool(nj, "agrees", node_ok);
         agree = agree && node_ok;
         jval_array_append_take(nodes, nj);

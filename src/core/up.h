@@ -60,9 +60,13 @@ enum rkc_err up_status(const struct cluster_config *cfg, struct rkc_state *st,
 enum rkc_err up_custom_config(const struct cluster_config *cfg, struct encconfig **ret,
                               struct strbuf *warnings, struct rkc_error *err);
 
-/* Stops every component and removes the nodes' data and the local files rkc wrote. */
-enum rkc_err up_remove(const struct cluster_config *cfg, const struct up_options *opts,
-                       struct rkc_error *err);
+/*
+ * Stops every component and removes the nodes' data and the admin kubeconfig. The state is
+ * kept, with the cluster's keys moved to the retired-keys archive (encop_forget_cluster), so
+ * old snapshots stay restorable and the next `rkc up` starts a new cluster with new keys.
+ */
+enum rkc_err up_remove(const struct cluster_config *cfg, struct rkc_state *st,
+                       const struct up_options *opts, struct rkc_error *err);
 
 /*
  * The transport to node (index into cfg->nodes), as `rkc up` opens it (for snapshot and

@@ -56,7 +56,7 @@ status_json | $PY -c 'import json,sys; d=json.load(sys.stdin); assert [k["name"]
 $PY - "$WORK/status.json" "$KEY3" <<'PY' || fail "status JSON schema"
 import json, re, sys
 d = json.load(open(sys.argv[1]))
-assert set(d) == {"mode", "config", "operation", "retiredKeys", "nodes", "nodesAgree", "scan"}, set(d)
+assert set(d) == {"mode", "config", "operation", "retiredKeys", "expectedHash", "nodes", "nodesAgree", "scan"}, set(d)
 assert d["mode"] in ("disabled", "managed", "custom") and d["operation"] is None
 for r in d["config"]:
     assert all(isinstance(x, str) for x in r["resources"])
@@ -70,7 +70,7 @@ for k in d["retiredKeys"]:
     assert set(k) == {"name", "provider", "fingerprint", "retiredAt", "reason"} and k["reason"] == "rotate"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", k["retiredAt"])
 for n in d["nodes"]:
-    assert n["agrees"] is True and n["deployedHash"] == n["loadedHash"] and n["deployedHash"].startswith("sha256:")
+    assert n["agrees"] is True and n["deployedHash"] == n["loadedHash"] == d["expectedHash"] and n["deployedHash"].startswith("sha256:")
 assert d["nodesAgree"] is True
 s = d["scan"]["secrets"]
 assert s["plaintext"] == 0 and s["unreadable"] == 0 and s["notOnWriter"] == 0 and s["unreadableKeys"] == []
