@@ -32,11 +32,11 @@ static struct jval *checked(json_t *j)
     return V(j);
 }
 
-enum rkc_err jval_parse(const char *file, const char *buf, size_t len, struct jval **ret,
-                        struct rkc_error *err)
+static enum rkc_err parse_flags(const char *file, const char *buf, size_t len, size_t flags,
+                                struct jval **ret, struct rkc_error *err)
 {
     json_error_t je;
-    json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+    json_t *j = json_loadb(buf, len, flags, &je);
 
     if (!j)
         /* jansson says column 0 at the start of a line (e.g. a truncated file ending in a
@@ -45,6 +45,18 @@ enum rkc_err jval_parse(const char *file, const char *buf, size_t len, struct jv
                              je.column < 1 ? 1 : je.column, je.text);
     *ret = V(j);
     return RKC_OK;
+}
+
+enum rkc_err jval_parse(const char *file, const char *buf, size_t len, struct jval **ret,
+                        struct rkc_error *err)
+{
+    return parse_flags(file, buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, ret, err);
+}
+
+enum rkc_err jval_parse_last_wins(const char *file, const char *buf, size_t len, struct jval **ret,
+                                  struct rkc_error *err)
+{
+    return parse_flags(file, buf, len, JSON_ALLOW_NUL, ret, err);
 }
 
 static int dump_cb(const char *buffer, size_t size, void *data)

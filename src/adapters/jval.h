@@ -30,6 +30,12 @@ enum jval_dump_flags {
  */
 enum rkc_err jval_parse(const char *file, const char *buf, size_t len, struct jval **ret,
                         struct rkc_error *err);
+/*
+ * Like jval_parse, but a key repeated in an object keeps its last value (Go's encoding/json,
+ * which kube-apiserver uses when field validation is Ignore or Warn) instead of failing.
+ */
+enum rkc_err jval_parse_last_wins(const char *file, const char *buf, size_t len, struct jval **ret,
+                                  struct rkc_error *err);
 /* Appends the serialisation (plus a newline when pretty). */
 void jval_dump(const struct jval *v, enum jval_dump_flags flags, struct strbuf *out);
 

@@ -174,7 +174,17 @@ static bool read_object(struct req_ctx *rc, struct jval **ret)
             return false;
         }
     } else if (!*ct || ct_is(ct, "application/json") || ct_is(ct, "*/*")) {
-        if (jval_parse("body", body->buf, body->len, &obj, &err) || !jval_is_object(obj)) {
+        bool parsed = !jval_parse("body", body->buf, body->len, &obj, &err);
+
+        /* duplicate fields are an error only with fieldValidation=Strict (kube-apiserver) */
+        if (!parsed && strstr(err.msg, "duplicate") && !strict_mode(rc)) {
+            if (warn_mode(rc))
+                snprintf(rc->resp->warning, sizeof(rc->resp->warning), "%.900s",
+                         strchr(err.msg, ' ') ? strchr(err.msg, ' ') + 1 : err.msg);
+            rkc_error_init(&err);
+            parsed = !jval_parse_last_wins("body", body->buf, body->len, &obj, &err);
+        }
+        if (!parsed || !jval_is_object(obj)) {
             char *msg;
 
             if (obj)

@@ -87,6 +87,17 @@ acurl -D "$T/headers" -o /dev/null -X POST "${J[@]}" --data '{"kind":"Secret","a
     "$NS/secrets?fieldValidation=Warn"
 contains '^Warning: 299 - "unknown field \\"metadata.bogus2\\""' <"$T/headers" ||
     fail "fieldValidation=Warn header: $(cat "$T/headers")"
+# duplicate fields: 400 only with Strict; Ignore takes the last value, Warn says so in a header
+expect_status 400 BadRequest -X POST "${J[@]}" --data '{"kind":"Secret","apiVersion":"v1","metadata":{"name":"dup"},"type":"Opaque","type":"Opaque"}' \
+    "$NS/secrets?fieldValidation=Strict"
+jq -e '.message | test("strict decoding error: .*duplicate")' "$T/resp.json" >/dev/null ||
+    fail "strict duplicate message: $(cat "$T/resp.json")"
+got=$(acurl -o "$T/dup.json" -w '%{http_code}' -X POST "${J[@]}" --data '{"kind":"Secret","apiVersion":"v1","metadata":{"name":"dup-ignored"},"data":{"k":"YQ=="},"data":{"k":"Yg=="}}' \
+    "$NS/secrets?fieldValidation=Ignore")
+[ "$got" = 201 ] && jq -e '.data.k == "Yg=="' "$T/dup.json" >/dev/null || fail "duplicate with Ignore: $got $(cat "$T/dup.json")"
+acurl -D "$T/headers" -o /dev/null -X POST "${J[@]}" --data '{"kind":"Secret","apiVersion":"v1","metadata":{"name":"dup-warned"},"type":"Opaque","type":"Opaque"}' \
+    "$NS/secrets?fieldValidation=Warn"
+contains '^Warning: 299 - ".*duplicate' <"$T/headers" || fail "duplicate with Warn: $(cat "$T/headers")"
 expect_status 404 NotFound "$NS/secrets/nope"
 jq -e '.details.name == "nope" and .details.kind == "secrets" and .message == "secrets \"nope\" not found"' \
     "$T/resp.json" >/dev/null || fail "404 body"
