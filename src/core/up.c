@@ -848,12 +848,17 @@ static enum rkc_err env_apply(void *ctx, const struct encconfig *cfg,
     for (i = 0; !rc && i < u->cfg->nnodes; i++) {
         const struct config_node *n = &u->cfg->nodes[i];
         char *enc;
-        bool changed = false, started = false;
+        bool changed = false, started = false, had_file = false;
 
         if (!(n->roles & CONFIG_ROLE_CONTROLPLANE))
             continue;
         enc = components_encryption_path(n);
         if (cfg) {
+            struct strbuf cur = STRBUF_INIT;
+
+            /* a first file adds the flag: that is a restart even for a reloading server */
+            had_file = !transport_read_file(u->t[i], enc, &cur, NULL);
+            strbuf_release_wipe(&cur);
             rc = transport_sync_file(u->t[i], enc, text.buf, text.len, 0600, &changed, err);
             if (!rc && changed)
                 notify(u, LOG_INFO,
@@ -902,8 +907,9 @@ static enum rkc_err env_apply(void *ctx, const struct encconfig *cfg,
         } else {
             if (changed)
                 notify(u, LOG_INFO, "[encryption] %s kube-apiserver on node [%s]",
-                       components_apiserver_reloads(u->cfg) ? "Reloading the provider config in"
-                                                            : "Restarting",
+                       components_apiserver_reloads(u->cfg) && had_file
+                           ? "Reloading the provider config in"
+                           : "Restarting",
                        n->name);
             rc = apiserver_ensure(u, i, false, &started, err);
         }

@@ -6,7 +6,7 @@ refused or reset mid-request, a 5xx, a wrong answer, data that reads back differ
 counted. Prints "churn: N requests, F failed" and exits 1 when F > 0.
 
 Environment: API_URL, CA, CERT, KEY, STOP_FILE; READ_NS/READ_PER (bulk secrets rw-<i>/s-<j>
-to read), WORKERS (default 4).
+to read), WORKERS (default 4), CHURN_ID (name prefix, default "c").
 """
 import base64
 import http.client
@@ -23,6 +23,7 @@ STOP = os.environ["STOP_FILE"]
 READ_NS = int(os.environ.get("READ_NS", "0"))
 READ_PER = int(os.environ.get("READ_PER", "0"))
 WORKERS = int(os.environ.get("WORKERS", "4"))
+ID = os.environ.get("CHURN_ID", "c")  # name prefix, so several churn processes can run at once
 lock = threading.Lock()
 stats = {"requests": 0, "failed": 0}
 failures = []
@@ -99,7 +100,7 @@ def worker(wid):
     i = 0
     while not os.path.exists(STOP):
         i += 1
-        name = "c-%d-%d" % (wid, i)
+        name = "%s-%d-%d" % (ID, wid, i)
         base = "/api/v1/namespaces/%s/secrets" % ns
         v1 = "v1-%d" % random.getrandbits(64)
         st, _ = c.req("POST", base, secret(ns, name, v1))
