@@ -44,12 +44,23 @@ rkc_up() { # rkc_up [extra env assignments are taken from the caller's environme
 
 cleanup_cluster() {
   [ -n "${CLUSTER_DIR:-}" ] && [ -d "$CLUSTER_DIR" ] || return 0
+  local sanitizer=0 f
+  # sanitizer builds (RKC_BUILD_DIR=build/asan): any report in a component log fails the test
+  for f in "$CLUSTER_DIR"/.rkc/*/var/log/rkc/*.log; do
+    [ -f "$f" ] || continue
+    if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f"; then
+      echo "FAIL: sanitizer report in $f:" >&2
+      grep -E -A20 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f" | head -40 >&2
+      sanitizer=1
+    fi
+  done
   (cd "$CLUSTER_DIR" && "$RKC" remove --force >/dev/null 2>&1) || true
   # anything left (a run killed mid-way): stop by pidfile
   for pf in "$CLUSTER_DIR"/.rkc/*/var/run/rkc/*.pid; do
     [ -f "$pf" ] && kill -9 "$(cat "$pf")" 2>/dev/null || true
   done
   rm -rf "$CLUSTER_DIR"
+  [ "$sanitizer" = 0 ] || exit 1
 }
 
 etcdctl_() {
