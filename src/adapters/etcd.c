@@ -7,12 +7,12 @@
  */
 #include "adapters/etcd.h"
 
-#include <curl/curl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters/curlpool.h"
 #include "adapters/jval.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
@@ -30,9 +30,7 @@ struct etcd_client {
     _Atomic size_t current; /* index of the server that answered last */
     char *cafile, *certfile, *keyfile;
     long timeout_ms;
-    pthread_mutex_t lock;
-    CURL *pool[POOL_KEEP];
-    size_t nr_pool;
+    struct curlpool pool;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -236,7 +234,7 @@ enum rkc_err etcd_client_new(const struct etcd_config *cfg, struct etcd_client *
     c->certfile = cfg->certfile ? xstrdup(cfg->certfile) : NULL;
     c->keyfile = cfg->keyfile ? xstrdup(cfg->keyfile) : NULL;
     c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 10000;
-    pthread_mutex_init(&c->lock, NULL);
+    curlpool_init(&c->pool, POOL_KEEP);
     *ret = c;
     return RKC_OK;
 }
@@ -247,52 +245,13 @@ void etcd_client_free(struct etcd_client *c)
 
     if (!c)
         return;
-    for (i = 0; i < c->nr_pool; i++)
-        curl_easy_cleanup(c->pool[i]);
+    curlpool_release(&c->pool);
     for (i = 0; i < c->nr_servers; i++)
         free(c->servers[i]);
     free(c->cafile);
     free(c->certfile);
     free(c->keyfile);
-    pthread_mutex_destroy(&c->lock);
     free(c);
-}
-
-static CURL *pool_get(struct etcd_client *c)
-{
-    CURL *h = NULL;
-
-    pthread_mutex_lock(&c->lock);
-    if (c->nr_pool)
-        h = c->pool[--c->nr_pool];
-    pthread_mutex_unlock(&c->lock);
-    if (!h) {
-        h = curl_easy_init();
-        if (!h)
-            RKC_BUG("curl_easy_init failed");
-    }
-    return h;
-}
-
-static void pool_put(struct etcd_client *c, CURL *h)
-{
-    pthread_mutex_lock(&c->lock);
-    if (c->nr_pool < POOL_KEEP) {
-        c->pool[c->nr_pool++] = h;
-        h = NULL;
-    }
-    pthread_mutex_unlock(&c->lock);
-    if (h)
-        curl_easy_cleanup(h);
-}
-
-static size_t write_sb(char *p, size_t size, size_t n, void *data)
-{
-    struct strbuf *sb = data;
-
-    if (strbuf_add_checked(sb, p, size * n, NULL))
-        return 0;
-    return size * n;
 }
 
 static void setup_handle(struct etcd_client *c, CURL *h, const char *url, char *errbuf)
@@ -325,7 +284,7 @@ static enum rkc_err call(struct etcd_client *c, const char *path, const struct j
     char errbuf[CURL_ERROR_SIZE];
     enum rkc_err rc = RKC_OK;
     size_t attempt, first = atomic_load(&c->current);
-    CURL *h = pool_get(c);
+    CURL *h = curlpool_get(&c->pool);
     long status = 0;
     char *url = NULL;
 
@@ -343,7 +302,7 @@ static enum rkc_err call(struct etcd_client *c, const char *path, const struct j
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.buf);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)req.len);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_sb);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, curlpool_write_strbuf);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
         strbuf_reset(&resp);
@@ -378,7 +337,7 @@ static enum rkc_err call(struct etcd_client *c, const char *path, const struct j
             *ret = j;
         }
     }
-    pool_put(c, h);
+    curlpool_put(&c->pool, h);
     curl_slist_free_all(hdrs);
     free(url);
     strbuf_release_wipe(&req);
@@ -391,7 +350,7 @@ enum rkc_err etcd_health(struct etcd_client *c, struct rkc_error *err)
     struct strbuf resp = STRBUF_INIT;
     char errbuf[CURL_ERROR_SIZE];
     enum rkc_err rc = RKC_OK;
-    CURL *h = pool_get(c);
+    CURL *h = curlpool_get(&c->pool);
     size_t idx = atomic_load(&c->current);
     char *url = xasprintf("%s/health", c->servers[idx]);
     CURLcode cc;
@@ -400,7 +359,7 @@ enum rkc_err etcd_health(struct etcd_client *c, struct rkc_error *err)
     errbuf[0] = '\0';
     resp.max = 4096;
     setup_handle(c, h, url, errbuf);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_sb);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, curlpool_write_strbuf);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 3000L);
     cc = curl_easy_perform(h);
@@ -413,7 +372,7 @@ enum rkc_err etcd_health(struct etcd_client *c, struct rkc_error *err)
             rc = rkc_error_set(err, RKC_EHTTP, "etcd at '%s' reports unhealthy (HTTP %ld)", url,
                                status);
     }
-    pool_put(c, h);
+    curlpool_put(&c->pool, h);
     free(url);
     strbuf_release(&resp);
     return rc;

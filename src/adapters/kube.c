@@ -6,11 +6,11 @@
  */
 #include "adapters/kube.h"
 
-#include <curl/curl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters/curlpool.h"
 #include "adapters/ytree.h"
 #include "util/fs.h"
 #include "util/xalloc.h"
@@ -33,9 +33,7 @@ struct kube_client {
     char *auth_header; /* "Authorization: Bearer ..." or NULL */
     bool insecure;
     long timeout_ms, connect_timeout_ms;
-    pthread_mutex_t lock;
-    CURL *pool[POOL_KEEP];
-    size_t nr_pool;
+    struct curlpool pool;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -104,19 +102,16 @@ enum rkc_err kube_client_new(const struct kube_config *cfg, struct kube_client *
     c->insecure = cfg->insecure_skip_verify;
     c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 30000;
     c->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 5000;
-    pthread_mutex_init(&c->lock, NULL);
+    curlpool_init(&c->pool, POOL_KEEP);
     *ret = c;
     return RKC_OK;
 }
 
 void kube_client_free(struct kube_client *c)
 {
-    size_t i;
-
     if (!c)
         return;
-    for (i = 0; i < c->nr_pool; i++)
-        curl_easy_cleanup(c->pool[i]);
+    curlpool_release(&c->pool);
     free(c->server);
     blob_wipe(&c->ca);
     blob_wipe(&c->cert);
@@ -125,50 +120,12 @@ void kube_client_free(struct kube_client *c)
     free(c->cert_file);
     free(c->key_file);
     wipe_str(c->auth_header);
-    pthread_mutex_destroy(&c->lock);
     free(c);
 }
 
 const char *kube_client_server(const struct kube_client *c)
 {
     return c->server;
-}
-
-static CURL *pool_get(struct kube_client *c)
-{
-    CURL *h = NULL;
-
-    pthread_mutex_lock(&c->lock);
-    if (c->nr_pool)
-        h = c->pool[--c->nr_pool];
-    pthread_mutex_unlock(&c->lock);
-    if (!h) {
-        h = curl_easy_init();
-        if (!h)
-            RKC_BUG("curl_easy_init failed");
-    }
-    return h;
-}
-
-static void pool_put(struct kube_client *c, CURL *h)
-{
-    pthread_mutex_lock(&c->lock);
-    if (c->nr_pool < POOL_KEEP) {
-        c->pool[c->nr_pool++] = h;
-        h = NULL;
-    }
-    pthread_mutex_unlock(&c->lock);
-    if (h)
-        curl_easy_cleanup(h);
-}
-
-static size_t write_sb(char *p, size_t size, size_t n, void *data)
-{
-    struct strbuf *sb = data;
-
-    if (strbuf_add_checked(sb, p, size * n, NULL))
-        return 0;
-    return size * n;
 }
 
 static void set_blob(CURL *h, CURLoption opt, const struct blob *b)
@@ -219,7 +176,7 @@ enum rkc_err kube_request(struct kube_client *c, const char *method, const char 
         return rkc_error_set(err, RKC_EINVAL, "bad Kubernetes request path '%s'",
                              path ? path : "(null)");
     url = xasprintf("%s%s", c->server, path);
-    h = pool_get(c);
+    h = curlpool_get(&c->pool);
     curl_easy_reset(h);
     errbuf[0] = '\0';
     curl_easy_setopt(h, CURLOPT_URL, url);
@@ -252,7 +209,7 @@ enum rkc_err kube_request(struct kube_client *c, const char *method, const char 
     }
     strbuf_reset(resp);
     resp->max = KUBE_RESPONSE_MAX;
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_sb);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, curlpool_write_strbuf);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
     cc = curl_easy_perform(h);
     resp->max = old_max;
@@ -271,7 +228,7 @@ enum rkc_err kube_request(struct kube_client *c, const char *method, const char 
     }
     /* a handle that failed may hold a broken connection: do not pool it */
     if (cc == CURLE_OK)
-        pool_put(c, h);
+        curlpool_put(&c->pool, h);
     else
         curl_easy_cleanup(h);
     curl_slist_free_all(hdrs);
