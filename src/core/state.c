@@ -22,6 +22,7 @@
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/strbuf.h"
+#include "util/utf8.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -173,42 +174,6 @@ bool state_time_valid(const char *s)
  * True when s (NULL counts as valid) is well-formed UTF-8: jansson refuses anything else, and
  * everything here is written to JSON. Overlong forms, surrogates and > U+10FFFF are refused.
  */
-static bool utf8_valid(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-
-    while (p && *p) {
-        unsigned c = *p, n, cp, i;
-
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        for (i = 1; i <= n; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        p += n + 1;
-    }
-    return true;
-}
-
 static bool hash_valid(const char *s)
 {
     size_t i;
@@ -1343,7 +1308,7 @@ enum rkc_err state_set_active(struct rkc_state *st, const char *yaml, const char
 {
     if (yaml && !hash_valid(sha256_hex))
         return rkc_error_set(err, RKC_EINVAL, "active config hash must be 64 lowercase hex digits");
-    if (!utf8_valid(yaml))
+    if (!utf8_valid_str(yaml))
         return rkc_error_set(err, RKC_EINVAL, "active config is not valid UTF-8");
     char *config = xstrdup_or_null(yaml); /* yaml may be st->active_config itself */
     char *hash = yaml ? xstrdup(sha256_hex) : NULL;
@@ -1405,8 +1370,8 @@ enum rkc_err state_retire_key(struct rkc_state *st, const struct state_retired_k
     if (!state_time_valid(key->retired_at))
         return rkc_error_set(err, RKC_EINVAL,
                              "retired key '%s': retirement time must be RFC 3339 UTC", key->name);
-    if (!utf8_valid(key->name) || !utf8_valid(key->provider) || !utf8_valid(key->fingerprint) ||
-        !utf8_valid(key->reason))
+    if (!utf8_valid_str(key->name) || !utf8_valid_str(key->provider) ||
+        !utf8_valid_str(key->fingerprint) || !utf8_valid_str(key->reason))
         return rkc_error_set(err, RKC_EINVAL, "retired key fields must be valid UTF-8");
     old = state_retired_find(st, key->name);
     if (old) {
@@ -1464,7 +1429,7 @@ enum rkc_err state_operation_begin(struct rkc_state *st, const struct state_oper
         return rkc_error_set(err, RKC_EINVAL, "operation start time must be RFC 3339 UTC");
     if (op->attempt < 0)
         return rkc_error_set(err, RKC_EINVAL, "operation attempt must not be negative");
-    if (!utf8_valid(op->target_config) || !utf8_valid(op->previous_config))
+    if (!utf8_valid_str(op->target_config) || !utf8_valid_str(op->previous_config))
         return rkc_error_set(err, RKC_EINVAL, "operation configs must be valid UTF-8");
     o = xcalloc(1, sizeof(*o));
     o->kind = op->kind;
@@ -1508,7 +1473,7 @@ enum rkc_err state_operation_finish(struct rkc_state *st, enum state_op_outcome 
         return rkc_error_set(err, RKC_EINVAL, "no encryption operation is pending");
     if (!state_time_valid(finished_at))
         return rkc_error_set(err, RKC_EINVAL, "operation finish time must be RFC 3339 UTC");
-    if (!utf8_valid(summary))
+    if (!utf8_valid_str(summary))
         return rkc_error_set(err, RKC_EINVAL, "operation summary is not valid UTF-8");
     RKC_ASSERT((unsigned)outcome <= STATE_OUTCOME_ABANDONED);
     ALLOC_GROW(st->history, st->nhistory + 1, st->history_alloc);

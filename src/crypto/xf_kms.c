@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include "util/utf8.h"
 #include "util/xalloc.h"
 
 #include "util/banned.h"
@@ -278,45 +279,6 @@ static void pb_add_bytes(struct strbuf *sb, uint8_t tag, const void *p, size_t n
     hdr[0] = tag;
     strbuf_add(sb, hdr, 1 + xf_pb_put_varint(hdr + 1, n));
     strbuf_add(sb, p, n);
-}
-
-static bool utf8_valid(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        uint8_t c = s[i];
-        size_t len;
-        uint32_t cp;
-
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            len = 2;
-            cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            len = 3;
-            cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (i + len > n)
-            return false;
-        for (size_t j = 1; j < len; j++) {
-            if ((s[i + j] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (s[i + j] & 0x3f);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += len;
-    }
-    return true;
 }
 
 struct pb_ann {
