@@ -102,4 +102,13 @@ int cli_cluster_options(const struct cmd *c, int argc, char **argv, long *ret_wo
 int cli_cluster_open(struct cli_cluster *cc, long workers, struct rkc_error *err);
 void cli_cluster_close(struct cli_cluster *cc);
 
+typedef enum rkc_err (*cli_cluster_fn)(const struct cluster_config *cfg, struct rkc_state *st,
+                                       const struct up_options *uo, struct rkc_error *err);
+/*
+ * The whole of a cluster-changing command: options, banner (logged), open, fn, close. On a
+ * failure that leaves an operation pending, says that every key is kept and how to resume.
+ */
+int cli_cluster_run(const struct cmd *c, int argc, char **argv, const char *banner,
+                    cli_cluster_fn fn);
+
 #endif

@@ -165,3 +165,32 @@ void cli_cluster_close(struct cli_cluster *cc)
     free(cc->uo);
     memset(cc, 0, sizeof(*cc));
 }
+
+int cli_cluster_run(const struct cmd *c, int argc, char **argv, const char *banner,
+                    cli_cluster_fn fn)
+{
+    struct cli_cluster cc;
+    struct rkc_error err;
+    long workers;
+    int rc = cli_cluster_options(c, argc, argv, &workers);
+
+    if (rc >= 0)
+        return rc;
+    rkc_error_init(&err);
+    log_info("%s (config %s)", banner, arg_globals.config_path);
+    if (cli_cluster_open(&cc, workers, &err))
+        return cli_fail(&err);
+    rc = CLI_OK;
+    if (fn(cc.cfg, cc.st, cc.uo, &err)) {
+        const struct state_operation *op = state_operation(cc.st);
+
+        rc = cli_fail(&err);
+        if (op)
+            log_error("Every key is kept: the '%s' operation is recorded in %s at phase '%s' and "
+                      "resumes where it stopped when you run 'rkc up' (or this command) again",
+                      state_op_kind_name(op->kind), state_path(cc.st),
+                      state_op_phase_name(op->phase));
+    }
+    cli_cluster_close(&cc);
+    return rc;
+}

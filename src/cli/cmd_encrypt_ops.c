@@ -23,27 +23,8 @@
 
 static int run_rotate_key(int argc, char **argv)
 {
-    struct cli_cluster cc;
-    struct rkc_error err;
-    long workers;
-    int rc = cli_cluster_options(&cmd_encrypt_rotate_key, argc, argv, &workers);
-
-    if (rc >= 0)
-        return rc;
-    rkc_error_init(&err);
-    log_info("Rotating cluster secrets encryption key (config %s)", arg_globals.config_path);
-    if (cli_cluster_open(&cc, workers, &err))
-        return cli_fail(&err);
-    rc = CLI_OK;
-    if (up_rotate(cc.cfg, cc.st, cc.uo, &err)) {
-        rc = cli_fail(&err);
-        if (state_operation(cc.st))
-            log_error("Every key is kept: the rotation is recorded in %s and resumes where it "
-                      "stopped when you run 'rkc encrypt rotate-key' (or 'rkc up') again",
-                      state_path(cc.st));
-    }
-    cli_cluster_close(&cc);
-    return rc;
+    return cli_cluster_run(&cmd_encrypt_rotate_key, argc, argv,
+                           "Rotating cluster secrets encryption key", up_rotate);
 }
 
 const struct cmd cmd_encrypt_rotate_key = {

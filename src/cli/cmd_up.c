@@ -24,20 +24,7 @@
 
 static int run_up(int argc, char **argv)
 {
-    struct cli_cluster cc;
-    struct rkc_error err;
-    long workers;
-    int rc = cli_cluster_options(&cmd_up, argc, argv, &workers);
-
-    if (rc >= 0)
-        return rc;
-    rkc_error_init(&err);
-    log_info("Running rkc up (config %s)", arg_globals.config_path);
-    if (cli_cluster_open(&cc, workers, &err))
-        return cli_fail(&err);
-    rc = up_run(cc.cfg, cc.st, cc.uo, &err) ? cli_fail(&err) : CLI_OK;
-    cli_cluster_close(&cc);
-    return rc;
+    return cli_cluster_run(&cmd_up, argc, argv, "Running rkc up", up_run);
 }
 
 const struct cmd cmd_up = {
