@@ -37,7 +37,47 @@ static long now_ms(void)
     return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-/* The pid from the pidfile if that process still runs the same program. */
+/*
+ * Reads /proc/<pid>/stat: the process start time (field 22, clock ticks since boot: with the
+ * pid it names one process for the life of the machine) and whether it is a zombie.
+ */
+static bool proc_stat(struct transport *t, long pid, unsigned long long *ret_start,
+                      bool *ret_zombie)
+{
+    char path[64];
+    struct strbuf sb = STRBUF_INIT;
+    const char *p;
+    int field;
+    bool ok = false;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    if (transport_read_file(t, path, &sb, NULL))
+        goto out;
+    p = strrchr(sb.buf, ')'); /* comm may hold spaces and parentheses */
+    if (!p || p[1] != ' ')
+        goto out;
+    p += 2;
+    *ret_zombie = *p == 'Z';
+    for (field = 3; field < 22 && p; field++) {
+        p = strchr(p, ' ');
+        if (p)
+            p++;
+    }
+    if (p) {
+        *ret_start = strtoull(p, NULL, 10);
+        ok = true;
+    }
+out:
+    strbuf_release(&sb);
+    return ok;
+}
+
+/*
+ * The pidfile holds "PID STARTTIME" (written by the shell that started the process, so the
+ * start time is the process's own even before it has exec'ed the program). A process is ours
+ * when both match: that survives pid reuse and the moment between fork and exec. Pidfiles
+ * without a start time (older) fall back to comparing argv[0] with the spec.
+ */
 enum rkc_err runtime_status(struct transport *t, const char *prefix, const char *name,
                             bool *ret_running, pid_t *ret_pid, struct rkc_error *err)
 {
@@ -45,8 +85,9 @@ enum rkc_err runtime_status(struct transport *t, const char *prefix, const char 
     char *specfile = path_of(prefix, "var/run/rkc/", name, ".spec");
     struct strbuf sb = STRBUF_INIT, spec = STRBUF_INIT;
     char *end = NULL, *proc = NULL;
+    unsigned long long want_start = 0, start = 0;
+    bool zombie = false;
     long pid;
-    enum rkc_err rc = RKC_OK;
 
     (void)err;
     *ret_running = false;
@@ -56,24 +97,30 @@ enum rkc_err runtime_status(struct transport *t, const char *prefix, const char 
     pid = strtol(sb.buf, &end, 10);
     if (pid <= 1 || end == sb.buf)
         goto out;
-    proc = xasprintf("/proc/%ld/cmdline", pid);
-    strbuf_reset(&sb);
-    if (transport_read_file(t, proc, &sb, NULL) || !sb.len)
+    want_start = strtoull(end, NULL, 10);
+    if (!proc_stat(t, pid, &start, &zombie) || zombie)
         goto out;
-    /*
-     * Guard against pid reuse: argv[0] must be what we started (first line of the spec).
-     * Right after the start the process may still be setsid(1), about to exec it.
-     */
-    if (!transport_read_file(t, specfile, &spec, NULL)) {
-        const char *arg0 = sb.buf;
-        char *nl = strchr(spec.buf, '\n');
-
-        if (nl)
-            *nl = '\0';
-        if (!strcmp(arg0, "setsid") && strlen(arg0) + 1 < sb.len)
-            arg0 += strlen(arg0) + 1;
-        if (strcmp(arg0, spec.buf) != 0)
+    if (want_start) {
+        if (start != want_start)
             goto out;
+    } else {
+        const char *arg0;
+        char *nl;
+
+        proc = xasprintf("/proc/%ld/cmdline", pid);
+        strbuf_reset(&sb);
+        if (transport_read_file(t, proc, &sb, NULL) || !sb.len)
+            goto out;
+        arg0 = sb.buf;
+        if (!transport_read_file(t, specfile, &spec, NULL)) {
+            nl = strchr(spec.buf, '\n');
+            if (nl)
+                *nl = '\0';
+            if (!strcmp(arg0, "setsid") && strlen(arg0) + 1 < sb.len)
+                arg0 += strlen(arg0) + 1;
+            if (strcmp(arg0, spec.buf) != 0)
+                goto out;
+        }
     }
     *ret_running = true;
     *ret_pid = (pid_t)pid;
@@ -83,7 +130,7 @@ out:
     free(specfile);
     strbuf_release(&sb);
     strbuf_release(&spec);
-    return rc;
+    return RKC_OK;
 }
 
 static void build_spec(const struct runtime_component *c, struct strbuf *spec)
@@ -93,39 +140,6 @@ static void build_spec(const struct runtime_component *c, struct strbuf *spec)
     for (i = 0; c->argv[i]; i++)
         strbuf_addf(spec, "%s\n", c->argv[i]);
     strbuf_addf(spec, "#extra=%s\n", c->extra_hash ? c->extra_hash : "");
-}
-
-/*
- * The pidfile is written as soon as the shell forks; until the child has exec'ed the
- * program its cmdline is still the shell's. Wait (up to 2 s) for the program to appear, or
- * for the process to be gone, so that runtime_status() answers for the program itself.
- */
-static void wait_exec(struct transport *t, const struct runtime_component *c)
-{
-    char *pidfile = path_of(c->prefix, "var/run/rkc/", c->name, ".pid");
-    struct strbuf sb = STRBUF_INIT;
-    long pid = 0;
-    int i;
-
-    if (!transport_read_file(t, pidfile, &sb, NULL))
-        pid = strtol(sb.buf, NULL, 10);
-    for (i = 0; pid > 1 && i < 200; i++) {
-        char proc[64];
-        const char *arg0;
-
-        snprintf(proc, sizeof(proc), "/proc/%ld/cmdline", pid);
-        strbuf_reset(&sb);
-        if (transport_read_file(t, proc, &sb, NULL) || !sb.len)
-            break; /* gone: the health wait reports it with the log */
-        arg0 = sb.buf;
-        if (!strcmp(arg0, "setsid") && strlen(arg0) + 1 < sb.len)
-            arg0 += strlen(arg0) + 1;
-        if (!strcmp(arg0, c->argv[0]))
-            break;
-        sleep_ms(10);
-    }
-    strbuf_release(&sb);
-    free(pidfile);
 }
 
 enum rkc_err runtime_start(struct transport *t, const struct runtime_component *c,
@@ -164,7 +178,9 @@ enum rkc_err runtime_start(struct transport *t, const struct runtime_component *
     }
     strbuf_addstr(&script, " >> ");
     transport_shell_quote(&script, logfile);
-    strbuf_addstr(&script, " 2>&1 < /dev/null & echo $! > ");
+    strbuf_addstr(&script, " 2>&1 < /dev/null & p=$!; "
+                           "s=$(sed 's/.*) //' /proc/$p/stat 2>/dev/null | cut -d' ' -f20); "
+                           "echo \"$p $s\" > ");
     transport_shell_quote(&script, pidfile);
     strbuf_addstr(&script, ".tmp && mv ");
     transport_shell_quote(&script, pidfile);
@@ -178,7 +194,6 @@ enum rkc_err runtime_start(struct transport *t, const struct runtime_component *
     if (rc) {
         rkc_error_prefix(err, "start %s: ", c->name);
     } else {
-        wait_exec(t, c);
         log_debug("[%s] started %s on node '%s' (log %s)", c->name, c->argv[0], t->node_name,
                   logfile);
     }
@@ -206,21 +221,11 @@ static enum rkc_err send_signal(struct transport *t, pid_t pid, const char *sig,
 
 static bool pid_alive(struct transport *t, pid_t pid)
 {
-    char path[64];
-    struct strbuf sb = STRBUF_INIT;
-    bool alive;
+    unsigned long long start;
+    bool zombie = false;
 
-    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-    alive = !transport_read_file(t, path, &sb, NULL);
-    /* A zombie (state Z) has exited; it only waits for its parent. */
-    if (alive) {
-        const char *p = strrchr(sb.buf, ')');
-
-        if (p && p[1] == ' ' && p[2] == 'Z')
-            alive = false;
-    }
-    strbuf_release(&sb);
-    return alive;
+    /* A zombie has exited; it only waits for its parent. */
+    return proc_stat(t, (long)pid, &start, &zombie) && !zombie;
 }
 
 enum rkc_err runtime_stop(struct transport *t, const char *prefix, const char *name, int timeout_ms,
@@ -348,12 +353,21 @@ enum rkc_err runtime_wait_healthy(struct transport *t, const struct runtime_comp
         bool running;
         pid_t pid;
 
-        if (!probe(ctx, &last))
-            return RKC_OK;
+        /*
+         * Ours must be running before its answer counts: a probe that reached some other
+         * process listening on the same port would otherwise pass.
+         */
         if (runtime_status(t, c->prefix, c->name, &running, &pid, err))
             return err ? err->code : RKC_EIO;
         if (!running)
             return fail_with_log(t, c, RKC_EIO, "exited before becoming healthy", last.msg, err);
+        if (!probe(ctx, &last)) {
+            /* and still running after answering */
+            if (!runtime_status(t, c->prefix, c->name, &running, &pid, NULL) && running)
+                return RKC_OK;
+            return fail_with_log(t, c, RKC_EIO, "exited before becoming healthy",
+                                 "another process answers on its port", err);
+        }
         if (now_ms() >= deadline)
             return fail_with_log(t, c, RKC_ETIMEOUT, "did not become healthy in time", last.msg,
                                  err);

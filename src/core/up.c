@@ -456,7 +456,9 @@ static enum rkc_err apiserver_ensure(struct up *u, size_t node, bool force, bool
                "retrying once",
                n->name);
         nanosleep(&pause, NULL);
-        rc = runtime_start(u->t[node], &c, err);
+        rc = runtime_stop(u->t[node], n->prefix, c.name, STOP_TIMEOUT_MS, err);
+        if (!rc)
+            rc = runtime_start(u->t[node], &c, err);
         if (!rc)
             rc = runtime_wait_healthy(u->t[node], &c, api_probe_fn, &probe,
                                       APISERVER_HEALTH_TIMEOUT_MS, err);
