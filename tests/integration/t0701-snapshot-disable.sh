@@ -44,7 +44,11 @@ status_json | $PY -c 'import json,sys; d=json.load(sys.stdin); assert d["mode"]=
 ok "case (a): killed mid-restore, 'rkc up' finished it: $N secrets byte-identical, all plaintext, no provider config"
 
 # --- killed before the restore began: rkc up refuses, the restore command finishes it
-RKC_FAILPOINT=snapshot-restore-after-marker rkc etcd snapshot-restore --name enc-on > "$LOG" 2>&1 && fail "failpoint 2 did not fire"
+set +e
+RKC_FAILPOINT=snapshot-restore-after-marker rkc etcd snapshot-restore --name enc-on > "$LOG" 2>&1
+rc=$?
+set -e
+[ $rc -eq 86 ] || { cat "$LOG"; fail "failpoint 2 did not fire (exit $rc)"; }
 rkc_up > "$LOG" 2>&1 && fail "rkc up ran over a restore that had not begun"
 grep -q "run 'rkc etcd snapshot-restore --name enc-on'" "$LOG" || { cat "$LOG"; fail "rkc up: message"; }
 rkc etcd snapshot-restore --name enc-on > "$LOG" 2>&1 || { cat "$LOG"; fail "restore again"; }
