@@ -533,45 +533,37 @@ static enum rkc_err get_enum(struct load_ctx *c, const struct jval *obj, const c
     return rc;
 }
 
-/* obj[key] must be an object or absent/null; *ret borrowed, NULL when absent. */
-static enum rkc_err get_obj(struct load_ctx *c, const struct jval *obj, const char *path,
-                            const char *key, struct jval **ret)
+/* obj[key] must be an object (or a list) or absent/null; *ret borrowed, NULL when absent. */
+static enum rkc_err get_container(struct load_ctx *c, const struct jval *obj, const char *path,
+                                  const char *key, bool list, struct jval **ret)
 {
     struct jval *v = jval_get(obj, key);
-    enum rkc_err rc = RKC_OK;
+    enum rkc_err rc;
     char *sub;
 
     *ret = NULL;
     if (!v || jval_is_null(v))
         return RKC_OK;
-    if (jval_is_object(v)) {
+    if (list ? jval_is_array(v) : jval_is_object(v)) {
         *ret = v;
         return RKC_OK;
     }
     sub = subpath(path, key);
-    rc = fail(c, sub, false, "%s must be an object, not %s", sub, jkind(v));
+    rc = fail(c, sub, false, "%s must be %s, not %s", sub, list ? "a list" : "an object", jkind(v));
     free(sub);
     return rc;
+}
+
+static enum rkc_err get_obj(struct load_ctx *c, const struct jval *obj, const char *path,
+                            const char *key, struct jval **ret)
+{
+    return get_container(c, obj, path, key, false, ret);
 }
 
 static enum rkc_err get_arr(struct load_ctx *c, const struct jval *obj, const char *path,
                             const char *key, struct jval **ret)
 {
-    struct jval *v = jval_get(obj, key);
-    enum rkc_err rc = RKC_OK;
-    char *sub;
-
-    *ret = NULL;
-    if (!v || jval_is_null(v))
-        return RKC_OK;
-    if (jval_is_array(v)) {
-        *ret = v;
-        return RKC_OK;
-    }
-    sub = subpath(path, key);
-    rc = fail(c, sub, false, "%s must be a list, not %s", sub, jkind(v));
-    free(sub);
-    return rc;
+    return get_container(c, obj, path, key, true, ret);
 }
 
 static enum rkc_err load_rke_state(struct load_ctx *c, const struct jval *root, const char *key)
